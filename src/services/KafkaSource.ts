@@ -1,0 +1,108 @@
+/**
+ * The KafkaSource service: reads the records of one topic from explicit per-partition offsets.
+ * Positions always come from the stream's own checkpoint and the Delta table, never from Kafka's committed
+ * group offsets, so the source is told where to start and reports where each fetch ended.
+ */
+import { Context, Effect, Schema, Stream } from "effect"
+
+/** One Kafka record as fetched. Offsets are plain numbers: they stay exact below 2^53. */
+export interface KafkaRecord {
+  readonly offset: number
+  /** Record timestamp, milliseconds since the epoch. */
+  readonly timestamp: number
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array | null
+}
+
+/** The offsets a partition holds right now: `earliest` is the log start, `latest` the high watermark. */
+export interface PartitionOffsets {
+  readonly partition: number
+  readonly earliest: number
+  /** The offset the next produced record will get (no record exists at it yet). */
+  readonly latest: number
+}
+
+/** A fetch from one partition. */
+export interface RecordsFetched {
+  readonly _tag: "RecordsFetched"
+  readonly topic: string
+  readonly partition: number
+  /** In offset order; offsets may have gaps (compaction, transaction markers). */
+  readonly records: ReadonlyArray<KafkaRecord>
+  /** Where reading goes on after this fetch; at least the last record's offset + 1. */
+  readonly nextOffset: number
+  /** The partition's high watermark when fetched. */
+  readonly highWatermark: number
+}
+
+/**
+ * The requested position is below the partition's log start (retention deleted unread records), or the
+ * partition vanished. The source moves on from `earliest`; the pipeline decides whether that is allowed.
+ */
+export interface OffsetOutOfRange {
+  readonly _tag: "OffsetOutOfRange"
+  readonly topic: string
+  readonly partition: number
+  readonly requested: number
+  readonly earliest: number
+}
+
+/** What the source stream emits. */
+export type SourceEvent = RecordsFetched | OffsetOutOfRange
+
+/** Where to start reading. `start` holds a position for known partitions; others start at `otherwise`. */
+export interface ConsumeRequest {
+  readonly topic: string
+  readonly start: ReadonlyMap<number, number>
+  /** Where partitions not in `start` (including ones added while running) begin. */
+  readonly otherwise: "earliest" | "latest"
+  /** Partitions not to read at all (available-now: already drained). */
+  readonly exclude?: ReadonlySet<number>
+}
+
+/** The brokers could not be reached, or a request failed in a way that may pass. Transient. */
+export class KafkaUnavailableError extends Schema.TaggedError<KafkaUnavailableError>()("KafkaUnavailableError", {
+  brokers: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Kafka at ${this.brokers} is unavailable: ${this.reason}`
+  }
+}
+
+/** The brokers refused our credentials or TLS setup. Fatal. */
+export class KafkaAuthError extends Schema.TaggedError<KafkaAuthError>()("KafkaAuthError", {
+  broker: Schema.String,
+  user: Schema.optional(Schema.String),
+  mechanism: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    const who = this.user === undefined ? "" : ` for user ${this.user}`
+    return `authentication failed${who} on ${this.broker} (${this.mechanism}): ${this.reason}`
+  }
+}
+
+/** The topic does not exist. Fatal. */
+export class TopicNotFoundError extends Schema.TaggedError<TopicNotFoundError>()("TopicNotFoundError", {
+  topic: Schema.String,
+  brokers: Schema.String
+}) {
+  override get message() {
+    return `topic "${this.topic}" does not exist on ${this.brokers}; check the topic name and the environment's topicPrefix`
+  }
+}
+
+/** Errors the source can fail with. */
+export type KafkaSourceError = KafkaUnavailableError | KafkaAuthError | TopicNotFoundError
+
+/** Reads a topic's partitions from given offsets. */
+export class KafkaSource extends Context.Service<KafkaSource, {
+  /** Earliest and latest offsets of every partition of `topic`, sorted by partition. */
+  readonly offsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaSourceError>
+  /**
+   * Fetches from the requested positions until interrupted. Pull-driven: when the consumer of the stream is
+   * slow, fetching pauses (backpressure), so memory stays bounded.
+   */
+  readonly consume: (request: ConsumeRequest) => Stream.Stream<SourceEvent, KafkaSourceError>
+}>()("kafka-delta/services/KafkaSource") {}
