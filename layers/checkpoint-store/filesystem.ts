@@ -1,0 +1,169 @@
+/**
+ * The live CheckpointStore: one directory per job, laid out like Spark's checkpoint directory
+ * (`offsets/<batchId>`, `commits/<batchId>`, plus a `lock` file while a process runs the stream).
+ * Every file is written atomically (temp file, fsync, rename, fsync of the directory), so after any crash each
+ * file is either absent or complete; a file that is nevertheless unreadable is a typed error naming it.
+ */
+import { Effect, Layer, Option, Result } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { batchIdOfFileName, decodeCommit, decodePlan, encodeCommit, encodePlan } from "../../src/checkpoint/files.ts"
+import { Config } from "../../src/services/Config.ts"
+import {
+  CheckpointCorruptError,
+  CheckpointIoError,
+  CheckpointStore,
+  StreamAlreadyRunningError
+} from "../../src/services/CheckpointStore.ts"
+
+/** How many plan and commit files to keep; older ones are deleted after each commit. */
+export const retainedBatches = 100
+
+const reasonOf = (error: unknown): string => {
+  const e = error as NodeJS.ErrnoException
+  return e.code !== undefined ? `${e.code}: ${e.message}` : String(error)
+}
+
+const io = <A>(path: string, run: () => Promise<A>): Effect.Effect<A, CheckpointIoError> =>
+  Effect.tryPromise({ try: run, catch: (error) => new CheckpointIoError({ path, reason: reasonOf(error) }) })
+
+/** Writes `text` to `file` so that readers see either the old file or the whole new one. */
+export const writeAtomically = (file: string, text: string): Effect.Effect<void, CheckpointIoError> =>
+  io(file, async () => {
+    const directory = NodePath.dirname(file)
+    const temp = NodePath.join(directory, `.${NodePath.basename(file)}.${process.pid}.${Date.now()}.tmp`)
+    const handle = await Fs.open(temp, "w")
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await Fs.rename(temp, file)
+    const dir = await Fs.open(directory, "r")
+    try {
+      await dir.sync()
+    } finally {
+      await dir.close()
+    }
+  })
+
+const batchFiles = (directory: string): Effect.Effect<ReadonlyArray<number>, CheckpointIoError> =>
+  io(directory, async () => {
+    try {
+      return await Fs.readdir(directory)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return []
+      throw error
+    }
+  }).pipe(Effect.map((names) => names.flatMap((name) => Option.toArray(batchIdOfFileName(name))).sort((a, b) => a - b)))
+
+const readLatest = <A>(
+  directory: string,
+  decode: (text: string) => Result.Result<A, string>
+): Effect.Effect<Option.Option<A>, CheckpointIoError | CheckpointCorruptError> =>
+  Effect.gen(function*() {
+    const ids = yield* batchFiles(directory)
+    const latest = ids[ids.length - 1]
+    if (latest === undefined) return Option.none()
+    const file = NodePath.join(directory, String(latest))
+    const text = yield* io(file, () => Fs.readFile(file, "utf8"))
+    const decoded = decode(text)
+    if (Result.isFailure(decoded)) return yield* new CheckpointCorruptError({ file, reason: decoded.failure })
+    return Option.some(decoded.success)
+  })
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const acquireLock = (location: string) =>
+  Effect.gen(function*() {
+    const lock = NodePath.join(location, "lock")
+    const owner = JSON.stringify({ pid: process.pid, host: Os.hostname(), since: new Date().toISOString() })
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const created = yield* io(lock, async () => {
+        try {
+          await Fs.writeFile(lock, owner, { flag: "wx" })
+          return true
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+          throw error
+        }
+      })
+      if (created) return lock
+      const text = yield* io(lock, () => Fs.readFile(lock, "utf8").catch(() => ""))
+      let holder: { pid?: number; host?: string } = {}
+      try {
+        holder = JSON.parse(text) as typeof holder
+      } catch {
+        // an unreadable lock was left by a crash while it was being written: treat as stale
+      }
+      const sameHost = holder.host === undefined || holder.host === Os.hostname()
+      if (sameHost && (holder.pid === undefined || !isAlive(holder.pid))) {
+        yield* io(lock, () => Fs.rm(lock, { force: true }))
+        continue
+      }
+      return yield* new StreamAlreadyRunningError({
+        checkpoint: location,
+        holder: `process ${holder.pid ?? "?"} on ${holder.host ?? "?"}`
+      })
+    }
+    return yield* new CheckpointIoError({ path: lock, reason: "could not take the lock after removing a stale one" })
+  })
+
+/** A CheckpointStore in `location`. */
+export const make = (location: string): CheckpointStore["Service"] => {
+  const offsets = NodePath.join(location, "offsets")
+  const commits = NodePath.join(location, "commits")
+  const ensureDirectories = io(location, async () => {
+    await Fs.mkdir(offsets, { recursive: true })
+    await Fs.mkdir(commits, { recursive: true })
+  })
+  const prune = (directory: string, keepFrom: number) =>
+    Effect.gen(function*() {
+      const ids = yield* batchFiles(directory)
+      for (const id of ids) {
+        if (id < keepFrom) yield* io(directory, () => Fs.rm(NodePath.join(directory, String(id)), { force: true }))
+      }
+    })
+  return CheckpointStore.of({
+    location,
+    acquire: Effect.acquireRelease(
+      Effect.andThen(ensureDirectories, acquireLock(location)),
+      (lock) => Effect.promise(() => Fs.rm(lock, { force: true }))
+    ).pipe(Effect.asVoid),
+    read: Effect.gen(function*() {
+      const lastPlan = yield* readLatest(offsets, decodePlan)
+      const lastCommit = yield* readLatest(commits, decodeCommit)
+      return { lastPlan, lastCommit }
+    }),
+    plan: (plan) =>
+      Effect.andThen(ensureDirectories, writeAtomically(NodePath.join(offsets, String(plan.batchId)), encodePlan(plan))),
+    commit: (commit) =>
+      Effect.gen(function*() {
+        yield* ensureDirectories
+        yield* writeAtomically(NodePath.join(commits, String(commit.batchId)), encodeCommit(commit))
+        const keepFrom = commit.batchId - retainedBatches + 1
+        if (keepFrom > 0) {
+          yield* prune(offsets, keepFrom)
+          yield* prune(commits, keepFrom)
+        }
+      })
+  })
+}
+
+/** The CheckpointStore layer for a directory. */
+export const layer = (location: string): Layer.Layer<CheckpointStore> => Layer.succeed(CheckpointStore, make(location))
+
+/** The CheckpointStore layer at the job's `checkpointLocation`. */
+export const layerConfig: Layer.Layer<CheckpointStore, never, Config> = Layer.effect(
+  CheckpointStore,
+  Effect.map(Config, (job) => make(job.checkpointLocation))
+)

@@ -1,0 +1,151 @@
+/**
+ * The environment file (`environments/<name>.json`): its schema, and decoding with messages that name the file,
+ * the key path, what was found and what is allowed. This mirrors the JSON files the Databricks notebook read.
+ */
+import { Duration, Option, Result, Schema, SchemaIssue } from "effect"
+
+/** A reference to a secret held in the environment's secret scope. */
+export const SecretRef = Schema.Struct({ secret: Schema.NonEmptyString })
+/** A reference to a secret held in the environment's secret scope. */
+export type SecretRef = typeof SecretRef.Type
+
+/** Kafka security protocols, as in Kafka's own client configuration. */
+export const SecurityProtocol = Schema.Literals(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+/** SASL mechanisms kafka-delta supports. */
+export const SaslMechanism = Schema.Literals(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+/** What happens to a record that cannot be decoded. */
+export const OnBadRecord = Schema.Literals(["fail", "skip", "dead-letter"])
+/** What happens to a record that cannot be decoded. */
+export type OnBadRecord = typeof OnBadRecord.Type
+
+const isDurationText = Schema.makeFilter<string>((text) =>
+  Option.isSome(Duration.fromInput(text as Duration.Input))
+    ? undefined
+    : `Expected a duration such as "10 seconds" or "500 millis"`
+)
+/** A duration written as text, e.g. `"10 seconds"`. */
+export const DurationText = Schema.String.pipe(Schema.check(isDurationText))
+
+const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
+
+/** Spark-style per-partition starting offsets: `{"topic": {"0": 42, "1": -2}}`, -2 earliest, -1 latest. */
+export const PerPartitionOffsets = Schema.Record(
+  Schema.String,
+  Schema.Record(Schema.String, Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(-2))))
+)
+/** Spark-style per-partition starting offsets. */
+export type PerPartitionOffsets = typeof PerPartitionOffsets.Type
+
+/** Where a stream without a checkpoint starts reading. */
+export const StartingOffsets = Schema.Union([Schema.Literals(["earliest", "latest"]), PerPartitionOffsets])
+/** Where a stream without a checkpoint starts reading. */
+export type StartingOffsets = typeof StartingOffsets.Type
+
+/** The `kafka` section. */
+export const KafkaSection = Schema.Struct({
+  bootstrapServers: Schema.NonEmptyString,
+  securityProtocol: SecurityProtocol,
+  saslMechanism: Schema.optionalKey(SaslMechanism),
+  username: Schema.optionalKey(Schema.NullOr(SecretRef)),
+  password: Schema.optionalKey(Schema.NullOr(SecretRef)),
+  caFile: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  topicPrefix: Schema.String,
+  groupIdPrefix: Schema.NonEmptyString
+})
+
+/** The `schemaRegistry` section. */
+export const SchemaRegistrySection = Schema.Struct({
+  url: Schema.NonEmptyString,
+  username: Schema.optionalKey(Schema.NullOr(SecretRef)),
+  password: Schema.optionalKey(Schema.NullOr(SecretRef)),
+  caFile: Schema.optionalKey(Schema.NullOr(Schema.String))
+})
+
+/** The `secrets` section: where the scope's secrets come from. */
+export const SecretsSection = Schema.Struct({
+  scope: Schema.NonEmptyString,
+  provider: Schema.Literals(["env", "directory"]),
+  directory: Schema.optionalKey(Schema.String)
+})
+
+/** The `delta` section: where tables live. */
+export const DeltaSection = Schema.Struct({
+  warehouse: Schema.NonEmptyString,
+  catalog: Schema.NonEmptyString,
+  schema: Schema.NonEmptyString,
+  partitionBy: Schema.optionalKey(Schema.Array(Schema.String)),
+  targetFileSize: Schema.optionalKey(PositiveInt),
+  checkpointInterval: Schema.optionalKey(PositiveInt)
+})
+
+/** The retry schedule for transient errors. */
+export const RetrySection = Schema.Struct({
+  initialDelay: DurationText,
+  maxDelay: DurationText,
+  maxAttempts: PositiveInt
+})
+
+/** The `stream` section: the options a Spark `readStream`/`writeStream` took. */
+export const StreamSection = Schema.Struct({
+  startingOffsets: StartingOffsets,
+  failOnDataLoss: Schema.Boolean,
+  maxBatchRecords: PositiveInt,
+  maxBatchBytes: Schema.optionalKey(PositiveInt),
+  maxBatchInterval: DurationText,
+  onBadRecord: OnBadRecord,
+  retry: Schema.optionalKey(RetrySection),
+  gracePeriod: Schema.optionalKey(DurationText)
+})
+
+/** A whole environment file. Unknown keys are allowed (and ignored). */
+export const EnvironmentFile = Schema.Struct({
+  environment: Schema.NonEmptyString,
+  kafka: KafkaSection,
+  schemaRegistry: SchemaRegistrySection,
+  secrets: SecretsSection,
+  delta: DeltaSection,
+  checkpoints: Schema.NonEmptyString,
+  stream: StreamSection
+})
+/** A whole environment file, decoded. */
+export type EnvironmentFile = typeof EnvironmentFile.Type
+
+/** One problem found in an environment file. */
+export interface ConfigProblem {
+  /** Dotted key path, e.g. `kafka.securityProtocol`. */
+  readonly path: string
+  /** What was wrong and what is allowed. */
+  readonly problem: string
+}
+
+const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
+  let current: unknown = input
+  for (const key of path) {
+    if (current === null || typeof current !== "object") return undefined
+    current = (current as Record<PropertyKey, unknown>)[key]
+  }
+  return current
+}
+
+const describe = (value: unknown): string => {
+  if (value === undefined) return "nothing"
+  const text = JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+/** Decodes parsed JSON into an environment file, or lists every problem with its key path. */
+export const decodeEnvironmentFile = (input: unknown): Result.Result<EnvironmentFile, ReadonlyArray<ConfigProblem>> => {
+  const result = Schema.decodeUnknownResult(EnvironmentFile)(input, { errors: "all" })
+  if (Result.isSuccess(result)) return Result.succeed(result.success)
+  const issues = SchemaIssue.makeFormatterStandardSchemaV1()(result.failure.issue).issues
+  return Result.fail(issues.map((issue) => {
+    const path = (issue.path ?? []).map((segment) =>
+      typeof segment === "object" && segment !== null ? String((segment as { key: PropertyKey }).key) : String(segment)
+    )
+    const found = valueAt(input, path)
+    const problem = issue.message === "Missing key"
+      ? "missing key"
+      : `${issue.message}, got ${describe(found)}`
+    return { path: path.join(".") || "(top level)", problem }
+  }))
+}

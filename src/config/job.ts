@@ -1,0 +1,73 @@
+/**
+ * Derives a job from an environment file and a topic, with the names the Databricks notebook used:
+ * Kafka topic `topicPrefix + topic`, table `<catalog>.<schema>.<topic>` stored at
+ * `<warehouse>/<catalog>/<schema>/<table>`, checkpoint `<checkpoints>/<Environment>_<topic>`.
+ */
+import { Duration } from "effect"
+import * as NodePath from "node:path"
+import type { JobConfig, Trigger } from "../services/Config.ts"
+import type { EnvironmentFile } from "./environment-file.ts"
+
+/** A table name part: lower-cased, characters outside `[a-z0-9_]` as `_`. */
+export const tableNameOf = (topic: string): string => topic.toLowerCase().replace(/[^a-z0-9_]/g, "_")
+
+/** Default retry schedule for transient errors. */
+export const defaultRetry = { initialDelay: "200 millis", maxDelay: "30 seconds", maxAttempts: 10 } as const
+
+/** Default bound on the bytes of record values in one batch. */
+export const defaultMaxBatchBytes = 128 * 1024 * 1024
+
+const duration = (text: string): Duration.Duration => Duration.fromInputUnsafe(text as Duration.Input)
+
+/** What a job needs beyond the environment file. */
+export interface JobOptions {
+  readonly topic: string
+  readonly trigger: Trigger
+  /** Where the environment file was read from (for messages). */
+  readonly source: string
+  /** Relative warehouse and checkpoint paths are resolved against this directory. */
+  readonly baseDirectory: string
+}
+
+/** Resolves the job of `options.topic` in `file`. */
+export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfig => {
+  const table = tableNameOf(options.topic)
+  const location = NodePath.resolve(options.baseDirectory, file.delta.warehouse, file.delta.catalog, file.delta.schema)
+  const streamId = `${file.environment}_${options.topic}`
+  const retry = file.stream.retry ?? defaultRetry
+  return {
+    environment: file.environment,
+    source: options.source,
+    topic: options.topic,
+    kafkaTopic: `${file.kafka.topicPrefix}${options.topic}`,
+    streamId,
+    table: {
+      name: `${file.delta.catalog}.${file.delta.schema}.${table}`,
+      location: NodePath.join(location, table)
+    },
+    deadLetterTable: {
+      name: `${file.delta.catalog}.${file.delta.schema}.${table}_dead_letter`,
+      location: NodePath.join(location, `${table}_dead_letter`)
+    },
+    partitionBy: file.delta.partitionBy ?? [],
+    checkpointLocation: NodePath.resolve(options.baseDirectory, file.checkpoints, streamId),
+    kafka: file.kafka,
+    schemaRegistry: file.schemaRegistry,
+    secrets: file.secrets,
+    stream: {
+      trigger: options.trigger,
+      startingOffsets: file.stream.startingOffsets,
+      failOnDataLoss: file.stream.failOnDataLoss,
+      maxBatchRecords: file.stream.maxBatchRecords,
+      maxBatchBytes: file.stream.maxBatchBytes ?? defaultMaxBatchBytes,
+      maxBatchInterval: duration(file.stream.maxBatchInterval),
+      onBadRecord: file.stream.onBadRecord,
+      retry: {
+        initialDelay: duration(retry.initialDelay),
+        maxDelay: duration(retry.maxDelay),
+        maxAttempts: retry.maxAttempts
+      },
+      gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds")
+    }
+  }
+}

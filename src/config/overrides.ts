@@ -1,0 +1,103 @@
+/**
+ * Environment-variable overrides of environment-file keys: `KAFKA_DELTA_<PATH>` where PATH is the key path in
+ * upper case joined by `_` (`kafka.bootstrapServers` -> `KAFKA_DELTA_KAFKA_BOOTSTRAPSERVERS`). Values are read
+ * as the key's type: numbers and booleans parsed, JSON objects for secret references and offsets.
+ */
+
+type ValueKind = "string" | "nullable-string" | "number" | "boolean" | "json"
+
+/** Every key that can be overridden, with how its text is read. */
+export const overridableKeys: Readonly<Record<string, ValueKind>> = {
+  "environment": "string",
+  "kafka.bootstrapServers": "string",
+  "kafka.securityProtocol": "string",
+  "kafka.saslMechanism": "string",
+  "kafka.username": "json",
+  "kafka.password": "json",
+  "kafka.caFile": "nullable-string",
+  "kafka.topicPrefix": "string",
+  "kafka.groupIdPrefix": "string",
+  "schemaRegistry.url": "string",
+  "schemaRegistry.username": "json",
+  "schemaRegistry.password": "json",
+  "schemaRegistry.caFile": "nullable-string",
+  "secrets.scope": "string",
+  "secrets.provider": "string",
+  "secrets.directory": "string",
+  "delta.warehouse": "string",
+  "delta.catalog": "string",
+  "delta.schema": "string",
+  "delta.partitionBy": "json",
+  "delta.targetFileSize": "number",
+  "delta.checkpointInterval": "number",
+  "checkpoints": "string",
+  "stream.startingOffsets": "json",
+  "stream.failOnDataLoss": "boolean",
+  "stream.maxBatchRecords": "number",
+  "stream.maxBatchBytes": "number",
+  "stream.maxBatchInterval": "string",
+  "stream.onBadRecord": "string",
+  "stream.gracePeriod": "string",
+  "stream.retry.initialDelay": "string",
+  "stream.retry.maxDelay": "string",
+  "stream.retry.maxAttempts": "number"
+}
+
+/** The environment variable that overrides `path`. */
+export const overrideVariable = (path: string): string => `KAFKA_DELTA_${path.replaceAll(".", "_").toUpperCase()}`
+
+const parseValue = (kind: ValueKind, text: string): unknown => {
+  switch (kind) {
+    case "string":
+      return text
+    case "nullable-string":
+      return text === "" || text === "null" ? null : text
+    case "number": {
+      const value = Number(text)
+      return text.trim() !== "" && Number.isFinite(value) ? value : text
+    }
+    case "boolean":
+      return text === "true" ? true : text === "false" ? false : text
+    case "json":
+      try {
+        return JSON.parse(text)
+      } catch {
+        return text
+      }
+  }
+}
+
+/** One override that was applied, for the start-up log. */
+export interface AppliedOverride {
+  readonly path: string
+  readonly variable: string
+}
+
+/**
+ * Returns a copy of `file` (parsed JSON) with every override found in `env` applied, and the list of what was
+ * applied. Objects on the way to a key are created when the file lacks them.
+ */
+export const applyOverrides = (
+  file: unknown,
+  env: Readonly<Record<string, string | undefined>>
+): { readonly value: unknown; readonly applied: ReadonlyArray<AppliedOverride> } => {
+  const root: Record<string, unknown> = structuredClone(
+    file !== null && typeof file === "object" && !Array.isArray(file) ? file as Record<string, unknown> : {}
+  )
+  const applied: Array<AppliedOverride> = []
+  for (const [path, kind] of Object.entries(overridableKeys)) {
+    const variable = overrideVariable(path)
+    const text = env[variable]
+    if (text === undefined) continue
+    const segments = path.split(".")
+    let node = root
+    for (const segment of segments.slice(0, -1)) {
+      const next = node[segment]
+      if (next === null || typeof next !== "object" || Array.isArray(next)) node[segment] = {}
+      node = node[segment] as Record<string, unknown>
+    }
+    node[segments[segments.length - 1]!] = parseValue(kind, text)
+    applied.push({ path, variable })
+  }
+  return { value: root, applied }
+}

@@ -1,0 +1,89 @@
+/**
+ * The Config service: everything one stream job needs to know — which environment, which topic, where the
+ * table and the checkpoint live, how to reach Kafka and the registry, and the stream options.
+ * The live layer reads `environments/<name>.json` with `KAFKA_DELTA_*` overrides; tests give values directly.
+ */
+import { Context, Duration, Schema } from "effect"
+import type {
+  KafkaSection,
+  OnBadRecord,
+  SchemaRegistrySection,
+  SecretsSection,
+  StartingOffsets
+} from "../config/environment-file.ts"
+import type { TableRef } from "./DeltaSink.ts"
+
+/** How a run ends: `continuous` runs until stopped; `available-now` drains what exists at start, then exits. */
+export type Trigger = "continuous" | "available-now"
+
+/** The retry schedule for transient errors: exponential from `initialDelay`, jittered, capped at `maxDelay`. */
+export interface RetryOptions {
+  readonly initialDelay: Duration.Duration
+  readonly maxDelay: Duration.Duration
+  readonly maxAttempts: number
+}
+
+/** The stream options, as Spark's readStream/writeStream options were. */
+export interface StreamOptions {
+  readonly trigger: Trigger
+  readonly startingOffsets: StartingOffsets
+  readonly failOnDataLoss: boolean
+  readonly maxBatchRecords: number
+  readonly maxBatchBytes: number
+  readonly maxBatchInterval: Duration.Duration
+  readonly onBadRecord: OnBadRecord
+  readonly retry: RetryOptions
+  /** How long a signal stop waits for the in-flight batch to commit. */
+  readonly gracePeriod: Duration.Duration
+}
+
+/** One stream job, fully resolved. */
+export interface JobConfig {
+  /** The environment's own name, e.g. `UAT`. */
+  readonly environment: string
+  /** The file it came from (or a description for values given in code). */
+  readonly source: string
+  /** The topic as given on the command line (without prefix). */
+  readonly topic: string
+  /** The Kafka topic read: `topicPrefix + topic`. */
+  readonly kafkaTopic: string
+  /** Names this stream in txn appIds and the checkpoint: `<Environment>_<topic>`. */
+  readonly streamId: string
+  readonly table: TableRef
+  /** Where `onBadRecord: dead-letter` writes: `<table>_dead_letter` beside the table. */
+  readonly deadLetterTable: TableRef
+  readonly partitionBy: ReadonlyArray<string>
+  readonly checkpointLocation: string
+  readonly kafka: typeof KafkaSection.Type
+  readonly schemaRegistry: typeof SchemaRegistrySection.Type
+  readonly secrets: typeof SecretsSection.Type
+  readonly stream: StreamOptions
+}
+
+/** The environment name matches no file in the environments directory. */
+export class UnknownEnvironmentError extends Schema.TaggedError<UnknownEnvironmentError>()("UnknownEnvironmentError", {
+  environment: Schema.String,
+  directory: Schema.String,
+  available: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    const known = this.available.length === 0 ? "none" : this.available.join(", ")
+    return `unknown environment "${this.environment}": no ${this.environment.toLowerCase()}.json in ${this.directory} (available: ${known})`
+  }
+}
+
+/** The environment file is unreadable, not JSON, or breaks the schema. Lists each key path and problem. */
+export class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
+  file: Schema.String,
+  problems: Schema.Array(Schema.Struct({ path: Schema.String, problem: Schema.String }))
+}) {
+  override get message() {
+    return `invalid configuration in ${this.file}: ${this.problems.map((p) => `${p.path}: ${p.problem}`).join("; ")}`
+  }
+}
+
+/** Errors of loading configuration. */
+export type ConfigLoadError = UnknownEnvironmentError | ConfigFileError
+
+/** The resolved job configuration. */
+export class Config extends Context.Service<Config, JobConfig>()("kafka-delta/services/Config") {}
