@@ -15,7 +15,7 @@ import {
 /** One commit of an in-memory table. */
 export interface MemoryCommit {
   readonly version: number
-  readonly data: Arrow.Table
+  readonly data: ReadonlyArray<Arrow.Table>
   readonly txns: ReadonlyMap<string, number>
   readonly operationParameters: Readonly<Record<string, string>>
 }
@@ -52,7 +52,9 @@ export class MemoryDelta {
   rows(location: string): Array<Record<string, unknown>> {
     const table = this.tables.get(location)
     if (table === undefined) return []
-    return table.commits.flatMap((commit) => commit.data.toArray().map((row) => row.toJSON() as Record<string, unknown>))
+    return table.commits.flatMap((commit) =>
+      commit.data.flatMap((segment) => segment.toArray().map((row) => row.toJSON() as Record<string, unknown>))
+    )
   }
 }
 
@@ -93,7 +95,7 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
       yield* crashIf("before-write")
       const existing = delta.tables.get(location)
       if (existing !== undefined) {
-        const mismatch = fieldProblems(request.table.name, existing.schema, request.data.schema, request.mergeSchema ?? true)
+        const mismatch = fieldProblems(request.table.name, existing.schema, request.schema, request.mergeSchema ?? true)
         if (Option.isSome(mismatch)) return yield* mismatch.value
       }
       if (delta.crashAt === "after-files" && existing !== undefined) existing.orphanBatches++
@@ -110,7 +112,7 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
         }
       }
       const table: MemoryTable = existing ?? {
-        schema: request.data.schema,
+        schema: request.schema,
         partitionBy: request.partitionBy,
         commits: [],
         txns: new Map(),
@@ -119,7 +121,7 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
       let schemaChanged = false
       if (existing !== undefined) {
         const known = new Set(existing.schema.fields.map((field) => field.name))
-        const added = request.data.schema.fields.filter((field) => !known.has(field.name))
+        const added = request.schema.fields.filter((field) => !known.has(field.name))
         if (added.length > 0) {
           table.schema = existing.schema.assign(added)
           schemaChanged = true
@@ -135,7 +137,7 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
       for (const txn of request.txns) table.txns.set(txn.appId, txn.version)
       delta.tables.set(location, table)
       yield* crashIf("after-commit")
-      return { version, rows: request.data.numRows, files: 1, bytes: 0, schemaChanged }
+      return { version, rows: request.data.reduce((n, segment) => n + segment.numRows, 0), files: request.data.length, bytes: 0, schemaChanged }
     })
   return DeltaSink.of({
     schema: (table) => Effect.sync(() => Option.map(Option.fromNullishOr(delta.tables.get(table.location)), (t) => t.schema)),

@@ -31,8 +31,17 @@ export interface TxnUpdate {
 /** A batch to append in one Delta commit. */
 export interface AppendRequest {
   readonly table: TableRef
-  /** The rows; its schema is the batch schema (merged into the table schema when it only adds nullable fields). */
-  readonly data: Arrow.Table
+  /**
+   * The batch schema: the union of the segments' schemas. It is merged into the table schema when it only adds
+   * nullable fields; otherwise the append fails with SchemaMismatchError.
+   */
+  readonly schema: Arrow.Schema
+  /**
+   * The rows, as one or more segments. Each segment's schema is a subset of `schema` (a segment decoded before a
+   * wider writer schema appeared lacks the new nullable fields); segments may be written to separate files, whose
+   * missing columns readers see as null.
+   */
+  readonly data: ReadonlyArray<Arrow.Table>
   /** Partition columns, used when the commit creates the table; must match an existing table's. */
   readonly partitionBy: ReadonlyArray<string>
   readonly txns: ReadonlyArray<TxnUpdate>
