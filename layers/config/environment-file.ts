@@ -72,9 +72,15 @@ export const make = (options: EnvironmentFileOptions): Effect.Effect<JobConfig, 
       catch: (error) =>
         new ConfigFileError({ file, problems: [{ path: "(file)", problem: `not valid JSON: ${reason(error)}` }] })
     })
-    const { value } = applyOverrides(parsed, options.env ?? process.env)
+    const { applied, value } = applyOverrides(parsed, options.env ?? process.env)
     const decoded = decodeEnvironmentFile(value)
-    if (Result.isFailure(decoded)) return yield* new ConfigFileError({ file, problems: decoded.failure })
+    if (Result.isFailure(decoded)) {
+      const problems = decoded.failure.map((problem) => {
+        const override = applied.find((o) => problem.path === o.path || problem.path.startsWith(`${o.path}.`))
+        return override === undefined ? problem : { ...problem, problem: `${problem.problem} (set by ${override.variable})` }
+      })
+      return yield* new ConfigFileError({ file, problems })
+    }
     const environmentFile = decoded.success
     if (environmentFile.secrets.provider === "directory" && environmentFile.secrets.directory === undefined) {
       return yield* new ConfigFileError({

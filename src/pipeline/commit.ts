@@ -1,0 +1,130 @@
+/**
+ * Commits one sealed batch, in the order that makes every crash recoverable without loss or duplicates:
+ * 1. plan (offset ranges) to the checkpoint; 2. dead letters, with their own txn versions, to the dead-letter
+ * table; 3. the rows and one txn per source partition to the table, in one Delta commit; 4. the commit mark to the
+ * checkpoint. A restart resumes from the table's txn versions, so a crash anywhere redoes at most this batch, and
+ * the txn versions make the redo skip what had already landed.
+ */
+import type * as Arrow from "apache-arrow"
+import { Effect } from "effect"
+import { CheckpointStore } from "../services/CheckpointStore.ts"
+import type { JobConfig } from "../services/Config.ts"
+import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
+import { appIdOf } from "./positions.ts"
+import { retryTransient } from "./retry.ts"
+
+/** What one partition contributes to a batch. */
+export interface SealedPartition {
+  readonly partition: number
+  /** First offset of the range (the position the batch started at). */
+  readonly from: number
+  /** Next offset to read after the batch. */
+  readonly until: number
+  readonly rows: number
+  readonly bytes: number
+  readonly highWatermark: number
+}
+
+/** A batch ready to commit. */
+export interface SealedBatch {
+  readonly batchId: number
+  readonly partitions: ReadonlyArray<SealedPartition>
+  /** The union of the table schema and the segments' schemas; undefined when there are no rows and no table. */
+  readonly schema: Arrow.Schema | undefined
+  readonly segments: ReadonlyArray<Arrow.Table>
+  /** Dead letters, built only when there are some; each row carries its `_kafka` partition and offset. */
+  readonly deadLetters: DeadLetters | undefined
+  readonly startedAt: number
+}
+
+/** Dead-letter rows of a batch, per partition, so a redo can leave out those already written. */
+export interface DeadLetters {
+  /** Builds the rows of each partition whose offset is at or above the given position. */
+  readonly build: (since: ReadonlyMap<number, number>) => { readonly table: Arrow.Table; readonly rows: number } | undefined
+  /** The last offset of a dead letter per partition. */
+  readonly lastOffsets: ReadonlyMap<number, number>
+}
+
+/** Positions the tables hold, updated by each commit. */
+export interface CommittedPositions {
+  readonly table: Map<number, number>
+  readonly deadLetterTable: Map<number, number>
+}
+
+/** The outcome of committing a batch. */
+export interface BatchOutcome {
+  readonly commit: CommitResult | undefined
+  readonly deadLetterRows: number
+}
+
+/** Commits `batch`; updates `committed` when it lands. */
+export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions) =>
+  Effect.gen(function*() {
+    const checkpoint = yield* CheckpointStore
+    const sink = yield* DeltaSink
+    const moved = batch.partitions.filter((p) => p.until > p.from)
+    if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    yield* checkpoint.plan({
+      batchId: batch.batchId,
+      topic: job.kafkaTopic,
+      ranges: moved.map(({ partition, from, until }) => ({ partition, from, until })),
+      plannedAt: Date.now()
+    })
+
+    let deadLetterRows = 0
+    if (batch.deadLetters !== undefined) {
+      const built = batch.deadLetters.build(committed.deadLetterTable)
+      const txns: Array<TxnUpdate> = []
+      for (const p of moved) {
+        const known = committed.deadLetterTable.get(p.partition)
+        if (known === undefined || p.until > known) {
+          txns.push({ appId: appIdOf(job.streamId, p.partition), version: p.until, expected: known })
+        }
+      }
+      if (built !== undefined && txns.length > 0) {
+        yield* retryTransient(
+          `dead-letter commit of batch ${batch.batchId}`,
+          job.stream.retry,
+          sink.append({
+            table: job.deadLetterTable,
+            schema: built.table.schema,
+            data: [built.table],
+            partitionBy: [],
+            txns,
+            operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
+          })
+        ).pipe(Effect.uninterruptible)
+        for (const txn of txns) {
+          const partition = moved.find((p) => appIdOf(job.streamId, p.partition) === txn.appId)!.partition
+          committed.deadLetterTable.set(partition, txn.version)
+        }
+        deadLetterRows = built.rows
+      }
+    }
+
+    if (batch.schema === undefined) {
+      yield* Effect.logWarning(
+        `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
+      )
+      return { commit: undefined, deadLetterRows } satisfies BatchOutcome
+    }
+    const commit = yield* retryTransient(
+      `commit of batch ${batch.batchId}`,
+      job.stream.retry,
+      sink.append({
+        table: job.table,
+        schema: batch.schema,
+        data: batch.segments,
+        partitionBy: job.partitionBy,
+        txns: moved.map((p) => ({
+          appId: appIdOf(job.streamId, p.partition),
+          version: p.until,
+          expected: committed.table.get(p.partition)
+        })),
+        operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
+      })
+    ).pipe(Effect.uninterruptible)
+    for (const p of moved) committed.table.set(p.partition, p.until)
+    yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
+    return { commit, deadLetterRows } satisfies BatchOutcome
+  })

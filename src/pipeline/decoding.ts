@@ -1,0 +1,80 @@
+/**
+ * The pipeline's view of decoding: Confluent framing, writer schemas by registry id (fetched once per id and
+ * turned into an Avro decoder and an Arrow schema once per id), and segment builders that decode record bodies
+ * straight into Arrow column accumulators. Lookups that fail for a passing reason are retried; an unknown id is
+ * a bad record; a schema the table cannot take stops the stream.
+ */
+import type * as Arrow from "apache-arrow"
+import { Effect, Schema } from "effect"
+import { SchemaRegistry } from "../services/SchemaRegistry.ts"
+import type { RetryOptions } from "../services/Config.ts"
+import type { KafkaRecord } from "../services/KafkaSource.ts"
+import { retryTransient } from "./retry.ts"
+
+/** A writer schema ready to decode with. */
+export interface WriterSchema {
+  readonly id: number
+  /** Value columns plus `_kafka`. */
+  readonly arrowSchema: Arrow.Schema
+}
+
+/** Rows being decoded into columns for one schema. */
+export interface SegmentBuilder {
+  readonly schema: Arrow.Schema
+  readonly rowCount: number
+  readonly byteSize: number
+  /** Decodes one record body; returns a reason when it cannot be a row (the builder is then unchanged). */
+  readonly append: (writer: WriterSchema, record: KafkaRecord, bodyOffset: number, topic: string, partition: number) => string | undefined
+  /** The rows as an Arrow table; the builder is empty afterwards. */
+  readonly finish: () => Arrow.Table
+}
+
+/** A writer schema the table cannot take (union of several types, recursion, name clash ...). Fatal. */
+export class UnsupportedSchemaError extends Schema.TaggedError<UnsupportedSchemaError>()("UnsupportedSchemaError", {
+  schemaId: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `writer schema id ${this.schemaId} cannot be written to a Delta table: ${this.reason}`
+  }
+}
+
+/** The decoding functions the pipeline uses; bound to `src/avro` by `avroCodec`. */
+export interface Codec {
+  /** Reads Confluent framing: the schema id and where the body starts, or why it is not a framed record. */
+  readonly frame: (value: Uint8Array | null) => { readonly schemaId: number; readonly bodyOffset: number } | { readonly reason: string }
+  /** Prepares a writer schema from its Avro text. */
+  readonly writerSchema: (id: number, avroSchema: string) => WriterSchema | { readonly reason: string }
+  /** A builder for rows of `schema`. */
+  readonly builder: (schema: Arrow.Schema) => SegmentBuilder
+  /** `base` widened by the fields of `next` it lacks; undefined when `next` adds nothing. */
+  readonly widen: (base: Arrow.Schema, next: Arrow.Schema) => Arrow.Schema | undefined
+}
+
+/** The result of looking up a schema id. */
+export type SchemaLookup = WriterSchema | { readonly unknownId: number; readonly reason: string }
+
+/** Writer schemas by id: one registry lookup and one decoder per id for the life of the run. */
+export const makeSchemaCache = (codec: Codec, retry: RetryOptions) =>
+  Effect.gen(function*() {
+    const registry = yield* SchemaRegistry
+    const cache = new Map<number, SchemaLookup>()
+    const lookup = (id: number) =>
+      Effect.gen(function*() {
+        const known = cache.get(id)
+        if (known !== undefined) return known
+        const found = yield* retryTransient(`schema lookup of id ${id}`, retry, registry.getById(id)).pipe(
+          Effect.map((registered) => ({ found: registered.schema }) as const),
+          Effect.catchTag("SchemaNotFoundError", (error) => Effect.succeed({ missing: error.message } as const))
+        )
+        if ("missing" in found) {
+          // not cached: the schema may be registered later, and a retry per unknown id is cheap next to a lost record
+          return { unknownId: id, reason: found.missing } as SchemaLookup
+        }
+        const writer = codec.writerSchema(id, found.found)
+        if ("reason" in writer) return yield* new UnsupportedSchemaError({ schemaId: id, reason: writer.reason })
+        cache.set(id, writer)
+        return writer as SchemaLookup
+      })
+    return { lookup, get: (id: number) => cache.get(id) }
+  })

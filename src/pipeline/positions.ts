@@ -1,0 +1,125 @@
+/**
+ * Where a run starts reading each partition, decided from what the table already holds (its txn versions),
+ * the starting-offsets option (for partitions the table has never seen) and what Kafka still holds, and which
+ * positions are data loss (below the log start, beyond the end, or in a partition that vanished).
+ */
+import type { StartingOffsets } from "../config/environment-file.ts"
+import type { PartitionOffsets } from "../services/KafkaSource.ts"
+
+/** The txn appId of a source partition: `<streamId>-p<partition>`. */
+export const appIdOf = (streamId: string, partition: number): string => `${streamId}-p${partition}`
+
+/** The prefix every appId of a stream starts with. */
+export const appIdPrefixOf = (streamId: string): string => `${streamId}-p`
+
+/** The partition an appId of `streamId` stands for, if it is one. */
+export const partitionOfAppId = (streamId: string, appId: string): number | undefined => {
+  const prefix = appIdPrefixOf(streamId)
+  if (!appId.startsWith(prefix)) return undefined
+  const text = appId.slice(prefix.length)
+  return /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : undefined
+}
+
+/** Unread records that are gone. */
+export interface LostRange {
+  readonly partition: number
+  /** The position the table says is next. */
+  readonly expected: number
+  /** What the partition holds now, e.g. `offsets 120..500` or `nothing (partition vanished)`. */
+  readonly available: string
+  /** Where reading goes on when loss is tolerated (undefined: the partition is gone). */
+  readonly resumeAt: number | undefined
+  /** How many offsets were lost (0 when it cannot be known). */
+  readonly lostOffsets: number
+}
+
+/** The start of a run. */
+export interface StartPlan {
+  /** Position per partition that will be read. */
+  readonly positions: ReadonlyMap<number, number>
+  /** Positions recorded in the table, per partition (the txn `expected` of the next commit). */
+  readonly committed: ReadonlyMap<number, number>
+  /** Where each position came from, for the start line. */
+  readonly origins: ReadonlyMap<number, "table" | "startingOffsets">
+  readonly lost: ReadonlyArray<LostRange>
+}
+
+const startingOffsetFor = (
+  startingOffsets: StartingOffsets,
+  topics: ReadonlyArray<string>,
+  range: PartitionOffsets
+): number => {
+  if (startingOffsets === "earliest") return range.earliest
+  if (startingOffsets === "latest") return range.latest
+  for (const topic of topics) {
+    const wanted = startingOffsets[topic]?.[String(range.partition)]
+    if (wanted === undefined) continue
+    if (wanted === -2) return range.earliest
+    if (wanted === -1) return range.latest
+    return wanted
+  }
+  return range.earliest
+}
+
+/**
+ * Plans the start: partitions the table knows resume at their txn version; new ones at `startingOffsets`
+ * (looked up under each of `topics`, e.g. the Kafka topic and the job's topic; unlisted partitions: earliest).
+ */
+export const planStart = (input: {
+  readonly streamId: string
+  readonly topics: ReadonlyArray<string>
+  readonly txnVersions: ReadonlyMap<string, number>
+  readonly partitions: ReadonlyArray<PartitionOffsets>
+  readonly startingOffsets: StartingOffsets
+}): StartPlan => {
+  const committed = new Map<number, number>()
+  for (const [appId, version] of input.txnVersions) {
+    const partition = partitionOfAppId(input.streamId, appId)
+    if (partition !== undefined) committed.set(partition, version)
+  }
+  const positions = new Map<number, number>()
+  const origins = new Map<number, "table" | "startingOffsets">()
+  const lost: Array<LostRange> = []
+  const byPartition = new Map(input.partitions.map((range) => [range.partition, range]))
+  for (const range of input.partitions) {
+    const known = committed.get(range.partition)
+    if (known === undefined) {
+      const start = startingOffsetFor(input.startingOffsets, input.topics, range)
+      if (start < range.earliest || start > range.latest) {
+        lost.push({
+          partition: range.partition,
+          expected: start,
+          available: `offsets ${range.earliest}..${range.latest}`,
+          resumeAt: range.earliest,
+          lostOffsets: start < range.earliest ? range.earliest - start : 0
+        })
+        positions.set(range.partition, range.earliest)
+      } else {
+        positions.set(range.partition, start)
+      }
+      origins.set(range.partition, "startingOffsets")
+      continue
+    }
+    origins.set(range.partition, "table")
+    if (known < range.earliest || known > range.latest) {
+      lost.push({
+        partition: range.partition,
+        expected: known,
+        available: range.earliest === range.latest
+          ? `no records (log start ${range.earliest})`
+          : `offsets ${range.earliest}..${range.latest - 1}`,
+        resumeAt: range.earliest,
+        lostOffsets: known < range.earliest ? range.earliest - known : 0
+      })
+      positions.set(range.partition, range.earliest)
+    } else {
+      positions.set(range.partition, known)
+    }
+  }
+  for (const [partition, known] of committed) {
+    if (!byPartition.has(partition)) {
+      lost.push({ partition, expected: known, available: "nothing (partition vanished)", resumeAt: undefined, lostOffsets: 0 })
+    }
+  }
+  return { positions, committed, origins, lost }
+}

@@ -1,0 +1,332 @@
+/**
+ * The supervised stream: one run of a job from the positions the table records to a stop (a signal, or, with
+ * the `available-now` trigger, the offsets that existed at start). Partitions are decoded by independent fibers
+ * (one actor per partition, each with a bounded mailbox) that feed one committer; when the current batch is full
+ * the actors wait for the committer, and the router waits for the actors, so fetching pauses and memory stays
+ * bounded. Transient failures restart the session from the table's positions on the retry schedule; fatal ones
+ * stop the run.
+ */
+import * as Arrow from "apache-arrow"
+import { Effect, FiberSet, Latch, Option, Queue, Stream } from "effect"
+import { CheckpointStore } from "../services/CheckpointStore.ts"
+import { Config, type JobConfig } from "../services/Config.ts"
+import { DeltaSink } from "../services/DeltaSink.ts"
+import { KafkaSource, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
+import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
+import { buildDeadLetters } from "./dead-letters.ts"
+import { type Codec, makeSchemaCache } from "./decoding.ts"
+import { BadRecordError, DataLossError } from "./errors.ts"
+import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
+import { appIdPrefixOf, planStart } from "./positions.ts"
+import { type ProgressReporter, silentReporter } from "./progress.ts"
+import { retryTransient } from "./retry.ts"
+
+/** How a run ended and what it did. */
+export interface RunSummary {
+  readonly stoppedBy: "drained" | "interrupted"
+  readonly batches: number
+  readonly records: number
+  readonly bytes: number
+  readonly skipped: number
+  readonly deadLettered: number
+  readonly lostOffsets: number
+  readonly lastVersion: number | undefined
+  readonly durationMs: number
+}
+
+/** Tuning of a run that is not part of the job's configuration. */
+export interface RunOptions {
+  readonly codec: Codec
+  readonly reporter?: ProgressReporter
+  /** Fetches queued per partition actor (default 4). */
+  readonly mailboxSize?: number
+}
+
+interface Totals {
+  batches: number
+  records: number
+  bytes: number
+  skipped: number
+  deadLettered: number
+  lostOffsets: number
+  lastVersion: number | undefined
+}
+
+const schemaKey = (schema: Arrow.Schema): string => schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
+
+/** Runs the job in `Config` until drained (available-now) or interrupted. */
+export const runStream = (options: RunOptions) =>
+  Effect.gen(function*() {
+    const job = yield* Config
+    const checkpoint = yield* CheckpointStore
+    const reporter = options.reporter ?? silentReporter
+    yield* checkpoint.acquire
+    const startedAt = Date.now()
+    const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
+    const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals)).pipe(
+      Effect.onInterrupt(() => reporter.stopping)
+    )
+    const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
+    yield* reporter.summary(summary)
+    return summary
+  })
+
+const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals) =>
+  Effect.scoped(Effect.gen(function*() {
+    const source = yield* KafkaSource
+    const sink = yield* DeltaSink
+    const checkpoint = yield* CheckpointStore
+    const codec = options.codec
+    const schemas = yield* makeSchemaCache(codec, job.stream.retry)
+    const prefix = appIdPrefixOf(job.streamId)
+
+    const state = yield* checkpoint.read
+    const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
+    const tableSchema = yield* sink.schema(job.table)
+    const partitions = yield* source.offsets(job.kafkaTopic)
+    const start = planStart({
+      streamId: job.streamId,
+      topics: [job.kafkaTopic, job.topic],
+      txnVersions: tableTxns,
+      partitions,
+      startingOffsets: job.stream.startingOffsets
+    })
+    for (const lost of start.lost) {
+      if (job.stream.failOnDataLoss) {
+        return yield* new DataLossError({ topic: job.kafkaTopic, partition: lost.partition, expected: lost.expected, available: lost.available })
+      }
+      totals.lostOffsets += lost.lostOffsets
+      yield* reporter.dataLoss({ topic: job.kafkaTopic, ...lost })
+    }
+    const committed: CommittedPositions = {
+      table: new Map(start.committed),
+      deadLetterTable: new Map(
+        [...deadLetterTxns].flatMap(([appId, version]) => {
+          const partition = Number(appId.slice(prefix.length))
+          return Number.isInteger(partition) ? [[partition, version] as const] : []
+        })
+      )
+    }
+    const availableNow = job.stream.trigger === "available-now"
+    const targets = new Map(partitions.map((range) => [range.partition, range.latest]))
+    const lastPlan = Option.getOrUndefined(state.lastPlan)
+    const lastCommit = Option.getOrUndefined(state.lastCommit)
+    let nextBatchId = lastPlan === undefined ? 0 : lastCommit !== undefined && lastCommit.batchId === lastPlan.batchId ? lastPlan.batchId + 1 : lastPlan.batchId
+    yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
+
+    // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives
+    const batches = new Map<number, PartitionBatch>()
+    const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
+    for (const [partition, position] of start.positions) {
+      const batch = new PartitionBatch(partition, position)
+      batch.done = availableNow && position >= (targets.get(partition) ?? 0)
+      batches.set(partition, batch)
+    }
+    if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
+
+    const gate = yield* Latch.make(true)
+    const wake = yield* Queue.sliding<void>(1)
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const totalRows = () => {
+      let rows = 0
+      for (const batch of batches.values()) rows += batch.rows
+      return rows
+    }
+    const totalBytes = () => {
+      let bytes = 0
+      for (const batch of batches.values()) bytes += batch.bytes
+      return bytes
+    }
+    const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
+
+    const badRecord = (batch: PartitionBatch, record: RecordsFetched["records"][number], schemaId: number | undefined, reason: string) =>
+      Effect.suspend(() => {
+        switch (job.stream.onBadRecord) {
+          case "fail":
+            return Effect.fail(new BadRecordError({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason }))
+          case "skip":
+            batch.skipped++
+            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "skipped" })
+          case "dead-letter":
+            batch.deadLetters.push({ record, topic: job.kafkaTopic, partition: batch.partition, schemaId, error: reason })
+            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "dead-lettered" })
+        }
+      })
+
+    const applyFetch = (batch: PartitionBatch, event: RecordsFetched) =>
+      Effect.gen(function*() {
+        if (batch.done) return
+        const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
+        const records = event.records
+        // look up every schema id of the fetch first, so decoding below runs without suspending
+        const ids = new Set<number>()
+        for (const record of records) {
+          if (record.offset >= target) break
+          const frame = codec.frame(record.value)
+          if ("schemaId" in frame && schemas.get(frame.schemaId) === undefined) ids.add(frame.schemaId)
+        }
+        const unknown = new Map<number, string>()
+        for (const id of ids) {
+          const found = yield* schemas.lookup(id)
+          if ("unknownId" in found) unknown.set(id, found.reason)
+        }
+        const problems: Array<{ record: (typeof records)[number]; schemaId: number | undefined; reason: string }> = []
+        for (const record of records) {
+          if (record.offset >= target) break
+          const frame = codec.frame(record.value)
+          if ("reason" in frame) {
+            problems.push({ record, schemaId: undefined, reason: frame.reason })
+            continue
+          }
+          const writer = schemas.get(frame.schemaId)
+          if (writer === undefined || "unknownId" in writer) {
+            problems.push({ record, schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` })
+            continue
+          }
+          if (batch.builder === undefined) {
+            batch.builder = codec.builder(writer.arrowSchema)
+          } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
+            const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
+            if (wider !== undefined) {
+              batch.closeSegment()
+              batch.builder = codec.builder(wider)
+            }
+          }
+          const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
+          if (failure !== undefined) problems.push({ record, schemaId: frame.schemaId, reason: failure })
+        }
+        // problems are handled after the fetch is decoded: under "fail" the run stops, nothing is committed
+        for (const problem of problems) yield* badRecord(batch, problem.record, problem.schemaId, problem.reason)
+        batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
+        batch.highWatermark = event.highWatermark
+        if (batch.until >= target) batch.done = true
+      })
+
+    const applyOutOfRange = (batch: PartitionBatch, event: OffsetOutOfRange) =>
+      Effect.gen(function*() {
+        if (job.stream.failOnDataLoss) {
+          return yield* new DataLossError({
+            topic: event.topic,
+            partition: event.partition,
+            expected: event.requested,
+            available: `offsets from ${event.earliest}`
+          })
+        }
+        const lostOffsets = Math.max(0, event.earliest - event.requested)
+        batch.lostOffsets += lostOffsets
+        batch.until = Math.max(batch.until, event.earliest)
+        yield* reporter.dataLoss({
+          topic: event.topic,
+          partition: event.partition,
+          expected: event.requested,
+          available: `offsets from ${event.earliest}`,
+          resumeAt: event.earliest,
+          lostOffsets
+        })
+      })
+
+    const isFull = () => totalRows() >= job.stream.maxBatchRecords || totalBytes() >= job.stream.maxBatchBytes
+
+    const actorLoop = (batch: PartitionBatch, mailbox: Queue.Queue<SourceEvent>) =>
+      Effect.forever(Effect.gen(function*() {
+        const event = yield* Queue.take(mailbox)
+        yield* gate.await
+        if (event._tag === "RecordsFetched") yield* applyFetch(batch, event)
+        else yield* applyOutOfRange(batch, event)
+        if (isFull()) {
+          yield* gate.close
+          yield* Queue.offer(wake, undefined)
+        } else if (allDone()) {
+          yield* Queue.offer(wake, undefined)
+        }
+      }))
+
+    const mailboxSize = options.mailboxSize ?? 4
+    const mailboxFor = (partition: number, firstPosition: number) =>
+      Effect.gen(function*() {
+        const known = mailboxes.get(partition)
+        if (known !== undefined) return known
+        let batch = batches.get(partition)
+        if (batch === undefined) {
+          batch = new PartitionBatch(partition, firstPosition)
+          batches.set(partition, batch)
+        }
+        const mailbox = yield* Queue.bounded<SourceEvent>(mailboxSize)
+        mailboxes.set(partition, mailbox)
+        yield* FiberSet.run(fibers, actorLoop(batch, mailbox))
+        return mailbox
+      })
+
+    const exclude = new Set([...batches.values()].filter((batch) => batch.done).map((batch) => batch.partition))
+    const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude } : {}) }).pipe(
+      Stream.runForEach((event) =>
+        Effect.gen(function*() {
+          if (availableNow && !targets.has(event.partition)) return // partitions added after start: next run
+          const firstPosition = event._tag === "RecordsFetched" ? (event.records[0]?.offset ?? event.nextOffset) : event.earliest
+          const mailbox = yield* mailboxFor(event.partition, firstPosition)
+          yield* Queue.offer(mailbox, event)
+        })
+      )
+    )
+    yield* FiberSet.run(fibers, router)
+
+    const seal = (): SealedBatch => {
+      const sealedPartitions: Array<SealedBatch["partitions"][number]> = []
+      const segments: Array<Arrow.Table> = []
+      const deadLetterRows: Array<DeadLetterRow> = []
+      for (const batch of batches.values()) {
+        const sealed = batch.seal()
+        if (sealed.until === sealed.from && sealed.rows === 0) continue
+        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes, highWatermark: sealed.highWatermark })
+        segments.push(...sealed.segments)
+        deadLetterRows.push(...sealed.deadLetters)
+        totals.skipped += sealed.skipped
+        totals.lostOffsets += sealed.lostOffsets
+      }
+      let schema: Arrow.Schema | undefined = Option.getOrUndefined(tableSchemaNow)
+      for (const segment of segments) {
+        schema = schema === undefined ? segment.schema : (codec.widen(schema, segment.schema) ?? schema)
+      }
+      return {
+        batchId: nextBatchId,
+        partitions: sealedPartitions,
+        schema,
+        segments,
+        deadLetters: deadLetterRows.length === 0 ? undefined : buildDeadLetters(codec, deadLetterRows),
+        startedAt: Date.now()
+      }
+    }
+    let tableSchemaNow = tableSchema
+
+    const committer = Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(wake).pipe(Effect.timeoutOption(job.stream.maxBatchInterval))
+        const done = allDone()
+        const began = Date.now()
+        const batch = seal()
+        yield* gate.open
+        if (batch.partitions.length > 0) {
+          const outcome = yield* commitBatch(job, batch, committed)
+          if (outcome.commit !== undefined) {
+            totals.batches++
+            totals.lastVersion = outcome.commit.version
+            nextBatchId++
+            if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
+          }
+          const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
+          const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
+          totals.records += records
+          totals.bytes += bytes
+          totals.deadLettered += outcome.deadLetterRows
+          const lag = batch.partitions.reduce((n, p) => n + Math.max(0, p.highWatermark - p.until), 0)
+          yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
+        }
+        if (done) return "drained" as const
+      }
+    })
+
+    const failure = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
+    return yield* Effect.raceFirst(committer, failure as Effect.Effect<never, Effect.Error<typeof failure>>)
+  }))
+

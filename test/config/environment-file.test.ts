@@ -1,0 +1,157 @@
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { make } from "../../layers/config/environment-file.ts"
+
+const shipped = NodePath.resolve(import.meta.dirname, "../../environments")
+
+const validFile = {
+  environment: "UAT",
+  kafka: {
+    bootstrapServers: "host:9094,host2:9094",
+    securityProtocol: "SASL_SSL",
+    saslMechanism: "PLAIN",
+    username: { secret: "kafka-api-key" },
+    password: { secret: "kafka-api-secret" },
+    caFile: null,
+    topicPrefix: "uat.",
+    groupIdPrefix: "kafka-delta-uat"
+  },
+  schemaRegistry: { url: "https://registry:8081", username: { secret: "sr-key" }, password: { secret: "sr-secret" } },
+  secrets: { scope: "kafka-uat", provider: "env" },
+  delta: { warehouse: "./lakehouse", catalog: "tc_uc_uat", schema: "kafka_raw" },
+  checkpoints: "./checkpoints",
+  stream: { startingOffsets: "earliest", failOnDataLoss: true, maxBatchRecords: 100000, maxBatchInterval: "10 seconds", onBadRecord: "fail" }
+}
+
+const withFile = (name: string, content: unknown) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const dir = await Fs.mkdtemp(NodePath.join(Os.tmpdir(), "kd-env-"))
+      await Fs.writeFile(NodePath.join(dir, name), typeof content === "string" ? content : JSON.stringify(content))
+      return dir
+    }),
+    (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+  )
+
+const load = (dir: string, environment = "uat", env: Record<string, string> = {}) =>
+  make({ environmentsDir: dir, environment, topic: "Orders.V1", trigger: "continuous", env, baseDirectory: "/base" })
+
+describe("environment files", () => {
+  it.effect("the shipped environments all load, matched case-insensitively", () =>
+    Effect.gen(function*() {
+      const production = yield* make({ environmentsDir: shipped, environment: "Production", topic: "orders", trigger: "continuous", env: {} })
+      assert.strictEqual(production.environment, "Production")
+      assert.strictEqual(production.kafkaTopic, "prod.orders")
+      const uat = yield* make({ environmentsDir: shipped, environment: "UAT", topic: "orders", trigger: "available-now", env: {} })
+      assert.strictEqual(uat.kafkaTopic, "uat.orders")
+      assert.strictEqual(uat.stream.trigger, "available-now")
+      const local = yield* make({ environmentsDir: shipped, environment: "local", topic: "orders", trigger: "continuous", env: {} })
+      assert.strictEqual(local.kafka.securityProtocol, "PLAINTEXT")
+    }))
+
+  it.effect("derives the names the notebook used", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("UAT.json", validFile)
+      const job = yield* load(dir)
+      assert.strictEqual(job.kafkaTopic, "uat.Orders.V1")
+      assert.strictEqual(job.table.name, "tc_uc_uat.kafka_raw.orders_v1")
+      assert.strictEqual(job.table.location, "/base/lakehouse/tc_uc_uat/kafka_raw/orders_v1")
+      assert.strictEqual(job.deadLetterTable.name, "tc_uc_uat.kafka_raw.orders_v1_dead_letter")
+      assert.strictEqual(job.checkpointLocation, "/base/checkpoints/UAT_Orders.V1")
+      assert.strictEqual(job.streamId, "UAT_Orders.V1")
+      assert.strictEqual(Duration.toMillis(job.stream.maxBatchInterval), 10_000)
+    }))
+
+  it.effect("an unknown environment lists the available ones", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(make({ environmentsDir: shipped, environment: "staging", topic: "t", trigger: "continuous", env: {} }))
+      assert.strictEqual(error._tag, "UnknownEnvironmentError")
+      expect(error.message).toContain(`unknown environment "staging"`)
+      expect(error.message).toContain("available: local, production, uat")
+    }))
+
+  it.effect("a wrong enum value names the file, the key path, the value and what is allowed", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", { ...validFile, kafka: { ...validFile.kafka, securityProtocol: "SASL_TLS" } })
+      const error = yield* Effect.flip(load(dir))
+      assert.strictEqual(error._tag, "ConfigFileError")
+      expect(error.message).toContain(NodePath.join(dir, "uat.json"))
+      expect(error.message).toContain("kafka.securityProtocol")
+      expect(error.message).toContain(`"SASL_TLS"`)
+      expect(error.message).toContain(`"SASL_SSL"`)
+    }))
+
+  it.effect("a missing key and a wrong type are both reported", () =>
+    Effect.gen(function*() {
+      const { checkpoints: _, ...withoutCheckpoints } = validFile
+      const dir = yield* withFile("uat.json", { ...withoutCheckpoints, stream: { ...validFile.stream, maxBatchRecords: "many" } })
+      const error = yield* Effect.flip(load(dir))
+      expect(error.message).toContain("checkpoints: missing key")
+      expect(error.message).toContain("stream.maxBatchRecords")
+      expect(error.message).toContain(`"many"`)
+    }))
+
+  it.effect("bad durations, onBadRecord and startingOffsets values are rejected", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", {
+        ...validFile,
+        stream: { ...validFile.stream, maxBatchInterval: "soon", onBadRecord: "ignore", startingOffsets: "beginning" }
+      })
+      const error = yield* Effect.flip(load(dir))
+      expect(error.message).toContain("stream.maxBatchInterval")
+      expect(error.message).toContain("stream.onBadRecord")
+      expect(error.message).toContain("stream.startingOffsets")
+    }))
+
+  it.effect("Spark-style per-partition starting offsets are accepted", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, startingOffsets: { "uat.orders": { "0": 42, "1": -2 } } } })
+      const job = yield* load(dir)
+      assert.deepStrictEqual(job.stream.startingOffsets, { "uat.orders": { "0": 42, "1": -2 } })
+    }))
+
+  it.effect("a SASL protocol without a mechanism, and a directory provider without a directory, are errors", () =>
+    Effect.gen(function*() {
+      const { saslMechanism: _, ...kafka } = validFile.kafka
+      const dir = yield* withFile("uat.json", { ...validFile, kafka })
+      expect((yield* Effect.flip(load(dir))).message).toContain("kafka.saslMechanism")
+      const dir2 = yield* withFile("uat.json", { ...validFile, secrets: { scope: "s", provider: "directory" } })
+      expect((yield* Effect.flip(load(dir2))).message).toContain("secrets.directory")
+    }))
+
+  it.effect("a file that is not JSON says so", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", "{ environment: UAT")
+      const error = yield* Effect.flip(load(dir))
+      expect(error.message).toContain("not valid JSON")
+    }))
+
+  it.effect("KAFKA_DELTA_<PATH> variables override keys, typed by the key", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      const job = yield* load(dir, "uat", {
+        KAFKA_DELTA_KAFKA_BOOTSTRAPSERVERS: "127.0.0.1:19092",
+        KAFKA_DELTA_STREAM_MAXBATCHRECORDS: "500",
+        KAFKA_DELTA_STREAM_FAILONDATALOSS: "false",
+        KAFKA_DELTA_STREAM_STARTINGOFFSETS: "latest",
+        KAFKA_DELTA_KAFKA_CAFILE: "/etc/ca.pem"
+      })
+      assert.strictEqual(job.kafka.bootstrapServers, "127.0.0.1:19092")
+      assert.strictEqual(job.stream.maxBatchRecords, 500)
+      assert.strictEqual(job.stream.failOnDataLoss, false)
+      assert.strictEqual(job.stream.startingOffsets, "latest")
+      assert.strictEqual(job.kafka.caFile, "/etc/ca.pem")
+    }))
+
+  it.effect("a bad override value is reported at its key", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      const error = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_STREAM_MAXBATCHRECORDS: "lots" }))
+      expect(error.message).toContain("stream.maxBatchRecords")
+      expect(error.message).toContain(`"lots"`)
+      expect(error.message).toContain("set by KAFKA_DELTA_STREAM_MAXBATCHRECORDS")
+    }))
+})
