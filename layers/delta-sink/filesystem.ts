@@ -1,0 +1,183 @@
+/**
+ * The live DeltaSink: Delta tables on a local (POSIX) filesystem, written by the protocol code in `src/delta`.
+ * Commits are put-if-absent by hard link (write a temp file, fsync, `link` it to the version name, which fails
+ * with EEXIST when another writer won), so several processes can append to one table safely. Snapshots are
+ * cached per table and caught up incrementally before each append.
+ */
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as nodePath from "node:path"
+import { Config, Effect, Layer, Option } from "effect"
+import { appendBatch, openTable, tableArrowSchema, type WriterOptions } from "../../src/delta/table.ts"
+import type { Snapshot } from "../../src/delta/snapshot.ts"
+import type { DeltaStorage, FileInfo } from "../../src/delta/storage.ts"
+import type { Compression } from "../../src/delta/parquet.ts"
+import { refreshSnapshot } from "../../src/delta/log.ts"
+import { DeltaSink, DeltaStorageError, type TableRef } from "../../src/services/DeltaSink.ts"
+
+/** Options of the filesystem DeltaSink. */
+export interface FilesystemDeltaSinkOptions {
+  /** Target bytes per data file (default 128 MiB). */
+  readonly targetFileSize?: number
+  /** Parquet codec (default zstd). */
+  readonly compression?: Compression
+  /** Log checkpoint interval for tables that do not set `delta.checkpointInterval` (default 10). */
+  readonly checkpointInterval?: number
+}
+
+const transientCodes = new Set(["EAGAIN", "EBUSY", "EMFILE", "ENFILE", "EINTR", "ETIMEDOUT"])
+
+/** Storage over a directory of the local filesystem. */
+export const localStorage = (location: string, table: string = location): DeltaStorage => {
+  const full = (path: string) => nodePath.join(location, path)
+  const fail = (path: string, error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code ?? ""
+    return new DeltaStorageError({
+      table,
+      path: full(path),
+      reason: `${code} ${(error as Error).message ?? String(error)}`.trim(),
+      transient: transientCodes.has(code)
+    })
+  }
+  const io = <A>(path: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: (error) => fail(path, error) })
+  const durable = async (target: string, data: Uint8Array) => {
+    await fs.mkdir(nodePath.dirname(target), { recursive: true })
+    const temp = nodePath.join(nodePath.dirname(target), `.${nodePath.basename(target)}.${randomUUID()}.tmp`)
+    const handle = await fs.open(temp, "wx")
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    return temp
+  }
+  const infoOf = async (path: string): Promise<FileInfo> => {
+    const stat = await fs.stat(full(path))
+    return { path, size: stat.size, modificationTime: Math.floor(stat.mtimeMs) }
+  }
+  const walk = async (directory: string, recursive: boolean, out: Array<FileInfo>) => {
+    let entries: Array<import("node:fs").Dirent>
+    try {
+      entries = await fs.readdir(full(directory), { withFileTypes: true })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return
+      throw error
+    }
+    for (const entry of entries) {
+      const path = directory === "" ? entry.name : `${directory}/${entry.name}`
+      if (entry.isDirectory()) {
+        if (recursive) await walk(path, recursive, out)
+      } else if (entry.isFile()) {
+        try {
+          out.push(await infoOf(path))
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+        }
+      }
+    }
+  }
+  return {
+    table,
+    location,
+    read: (path) =>
+      io(path, async () => {
+        try {
+          return Option.some(new Uint8Array(await fs.readFile(full(path))))
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") return Option.none()
+          throw error
+        }
+      }),
+    list: (directory, options) =>
+      io(directory, async () => {
+        const out: Array<FileInfo> = []
+        await walk(directory.replace(/\/$/, ""), options?.recursive === true, out)
+        return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      }),
+    putIfAbsent: (path, data, options) =>
+      io(path, async () => {
+        const temp = await durable(full(path), data)
+        try {
+          options?.beforePublish?.()
+          await fs.link(temp, full(path))
+          return true
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+          throw error
+        } finally {
+          await fs.unlink(temp).catch(() => undefined)
+        }
+      }),
+    write: (path, data) =>
+      io(path, async () => {
+        const temp = await durable(full(path), data)
+        await fs.rename(temp, full(path))
+        return infoOf(path)
+      }),
+    delete: (path) =>
+      io(path, async () => {
+        await fs.rm(full(path), { force: true })
+      }),
+    stat: (path) =>
+      io(path, async () => {
+        try {
+          return Option.some(await infoOf(path))
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") return Option.none()
+          throw error
+        }
+      })
+  }
+}
+
+/** A DeltaSink over tables whose storage `storageFor` gives (shared by the filesystem and memory variants). */
+export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options: WriterOptions = {}) =>
+  Effect.sync(() => {
+    const snapshots = new Map<string, Snapshot>()
+    const storages = new Map<string, DeltaStorage>()
+    const storageOf = (table: TableRef) => {
+      let storage = storages.get(table.location)
+      if (storage === undefined) {
+        storage = storageFor(table)
+        storages.set(table.location, storage)
+      }
+      return storage
+    }
+    const current = Effect.fnUntraced(function*(table: TableRef) {
+      const storage = storageOf(table)
+      const cached = snapshots.get(table.location)
+      const snapshot = cached === undefined
+        ? Option.getOrUndefined(yield* openTable(storage))
+        : (yield* refreshSnapshot(storage, cached)).snapshot
+      if (snapshot !== undefined) snapshots.set(table.location, snapshot)
+      return snapshot
+    })
+    return DeltaSink.of({
+      schema: (table) => current(table).pipe(Effect.map((s) => Option.map(Option.fromUndefinedOr(s), tableArrowSchema))),
+      txnVersions: (table, prefix) =>
+        current(table).pipe(Effect.map((snapshot) => {
+          const out = new Map<string, number>()
+          for (const [appId, txn] of snapshot?.txns ?? []) if (appId.startsWith(prefix)) out.set(appId, txn.version)
+          return out as ReadonlyMap<string, number>
+        })),
+      append: (request) =>
+        Effect.gen(function*() {
+          const storage = storageOf(request.table)
+          const { result, snapshot } = yield* appendBatch(storage, request, options, snapshots.get(request.table.location))
+          snapshots.set(request.table.location, snapshot)
+          return result
+        }).pipe(Effect.uninterruptible)
+    })
+  })
+
+/** The filesystem DeltaSink service. */
+export const make = (options: FilesystemDeltaSinkOptions = {}) =>
+  makeWith((table) => localStorage(table.location, table.name), options)
+
+/** The filesystem DeltaSink as a layer. */
+export const layer = (options: FilesystemDeltaSinkOptions = {}) => Layer.effect(DeltaSink, make(options))
+
+/** The filesystem DeltaSink with options read from configuration (`targetFileSize`, `compression`, ...). */
+export const layerConfig = (config: Config.Wrap<FilesystemDeltaSinkOptions>) =>
+  Layer.effect(DeltaSink, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,119 @@
+/**
+ * The atomic commit: `_delta_log/%020d.json` created with put-if-absent, never overwritten. When another writer
+ * took the version, the winners' commits are read and judged: a txn for one of our appIds means a second
+ * instance of this stream (ConcurrentStreamError, stop); a protocol or metaData change means re-validating the
+ * plan; a blind append means trying again at the next version, with jittered exponential backoff, bounded.
+ */
+import { Data, Effect, Schedule } from "effect"
+import {
+  ConcurrentStreamError,
+  type DeltaAppendError,
+  DeltaStorageError,
+  type TxnUpdate
+} from "../services/DeltaSink.ts"
+import { type Action, commitPath, serializeActions } from "./actions.ts"
+import { faultPoint } from "./fault-injection.ts"
+import { checkSupported, readSnapshot, refreshSnapshot } from "./log.ts"
+import type { Snapshot } from "./snapshot.ts"
+import type { DeltaStorage } from "./storage.ts"
+
+/** Another writer took the version; internal, retried. */
+class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly version: number }> {}
+
+/** The actions to commit, re-planned against the snapshot read after a conflict. */
+export type CommitPlanner = (
+  snapshot: Snapshot | undefined
+) => Effect.Effect<ReadonlyArray<Action>, DeltaAppendError>
+
+/** Options of `commitWithRetries`. */
+export interface CommitOptions {
+  /** Commit attempts before giving up (delta-rs uses 15 retries). */
+  readonly maxAttempts: number
+  /** First backoff delay. */
+  readonly baseDelay?: number
+}
+
+/** Fails with ConcurrentStreamError when a winning commit carries a txn for one of our appIds. */
+const checkWinners = (
+  storage: DeltaStorage,
+  txns: ReadonlyArray<TxnUpdate>,
+  newer: ReadonlyArray<{ readonly version: number; readonly actions: ReadonlyArray<Action> }>
+) => {
+  const ours = new Map(txns.map((txn) => [txn.appId, txn]))
+  for (const commit of newer) {
+    for (const action of commit.actions) {
+      if (!("txn" in action)) continue
+      const txn = ours.get(action.txn.appId)
+      if (txn === undefined) continue
+      return Effect.fail(
+        new ConcurrentStreamError({
+          table: storage.table,
+          appId: txn.appId,
+          ...(txn.expected === undefined ? {} : { expected: txn.expected }),
+          found: action.txn.version
+        })
+      )
+    }
+  }
+  return Effect.void
+}
+
+/**
+ * Commits the planned actions at the version after `snapshot` (or 0), retrying at later versions after blind
+ * appends by others. Returns the committed version, the actions and the snapshot the commit was based on.
+ */
+export const commitWithRetries = Effect.fnUntraced(function*(
+  storage: DeltaStorage,
+  start: Snapshot | undefined,
+  txns: ReadonlyArray<TxnUpdate>,
+  plan: CommitPlanner,
+  options: CommitOptions
+) {
+  let base = start
+  let actions = yield* plan(base)
+  const attempt = Effect.gen(function*() {
+    const version = base === undefined ? 0 : base.version + 1
+    const text = serializeActions(actions.map((action) =>
+      "commitInfo" in action && base !== undefined ? { commitInfo: { ...action.commitInfo, readVersion: base.version } } : action
+    ))
+    const created = yield* storage.putIfAbsent(commitPath(version), new TextEncoder().encode(text), {
+      beforePublish: () => faultPoint("during-commit")
+    })
+    if (created) return { version, actions, base }
+    // Lost the race: learn what the winners did before deciding.
+    if (base === undefined) {
+      const fresh = yield* readSnapshot(storage)
+      if (fresh._tag === "None") return yield* new CommitConflict({ version })
+      yield* checkWinners(storage, txns, [{ version: 0, actions: [...fresh.value.txns.values()].map((txn) => ({ txn })) }])
+      base = fresh.value
+      yield* checkSupported(storage, base)
+      actions = yield* plan(base)
+      return yield* new CommitConflict({ version })
+    }
+    const { snapshot, newer } = yield* refreshSnapshot(storage, base)
+    yield* checkWinners(storage, txns, newer)
+    const changed = newer.some((commit) => commit.actions.some((a) => "protocol" in a || "metaData" in a))
+    base = snapshot
+    if (changed) {
+      yield* checkSupported(storage, snapshot)
+      actions = yield* plan(snapshot)
+    }
+    return yield* new CommitConflict({ version })
+  })
+  const schedule = Schedule.exponential(`${options.baseDelay ?? 20} millis`, 1.5).pipe(
+    Schedule.jittered,
+    Schedule.upTo({ times: Math.max(0, options.maxAttempts - 1) })
+  )
+  return yield* attempt.pipe(
+    Effect.retry({ schedule, while: (error) => error._tag === "CommitConflict" }),
+    Effect.catchTag("CommitConflict", (conflict) =>
+      Effect.fail(
+        new DeltaStorageError({
+          table: storage.table,
+          path: commitPath(conflict.version),
+          reason: `gave up after ${options.maxAttempts} commit attempts lost to concurrent writers`,
+          transient: true
+        })
+      ))
+  )
+})

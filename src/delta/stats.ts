@@ -1,0 +1,273 @@
+/**
+ * Per-file statistics for `add.stats` (numRecords, minValues, maxValues, nullCount), computed from the Arrow
+ * columns of the file as Spark computes them: the first `delta.dataSkippingNumIndexedCols` (32) leaf columns,
+ * min/max only for numbers, decimals, dates, timestamps and strings, strings cut to a 32-character prefix (max
+ * with a tie-breaker), timestamps at millisecond precision in UTC, decimals and longs printed exactly, and no
+ * NaN or infinities (the column's min/max are left out instead).
+ */
+import * as Arrow from "apache-arrow"
+import { isValid } from "./arrow-data.ts"
+import type { DeltaStructType, DeltaType } from "./schema.ts"
+
+/** A JSON number given as exact text (longs, decimals), so it never passes through a double. */
+class Raw {
+  readonly text: string
+  constructor(text: string) {
+    this.text = text
+  }
+}
+
+type StatValue = string | number | Raw
+type StatTree = Map<string, StatValue | StatTree>
+
+const toJson = (value: StatValue | StatTree): string => {
+  if (value instanceof Raw) return value.text
+  if (value instanceof Map) return `{${[...value].map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`).join(",")}}`
+  return JSON.stringify(value)
+}
+
+/** Spark's default string prefix length for min/max. */
+export const defaultStringPrefix = 32
+/** Spark's default number of indexed leaf columns. */
+export const defaultIndexedColumns = 32
+
+/** The lower bound Spark keeps for a string: its first `prefix` code points. */
+export const truncateMin = (value: string, prefix = defaultStringPrefix): string => {
+  const points = Array.from(value)
+  return points.length <= prefix ? value : points.slice(0, prefix).join("")
+}
+
+/** The upper bound Spark keeps for a string: a prefix plus a tie-breaker, or undefined when none exists. */
+export const truncateMax = (value: string, prefix = defaultStringPrefix): string | undefined => {
+  const points = Array.from(value)
+  if (points.length <= prefix) return value
+  for (let index = prefix; index < points.length; index++) {
+    const next = points[index]!.codePointAt(0)!
+    if (next < 0x7f) return points.slice(0, index).join("") + "\u007f"
+    if (next < 0x10ffff) return points.slice(0, index).join("") + String.fromCodePoint(0x10ffff)
+  }
+  return undefined
+}
+
+const pad = (n: number, width: number) => String(n).padStart(width, "0")
+
+/** `YYYY-MM-DD` of days since the epoch. */
+export const formatDate = (days: number): string => {
+  const date = new Date(days * 86_400_000)
+  const year = date.getUTCFullYear()
+  const y = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4)
+  return `${y}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`
+}
+
+/** ISO-8601 at millisecond precision (truncated down) of microseconds since the epoch; `Z` when `utc`. */
+export const formatTimestampMillis = (micros: bigint, utc: boolean): string => {
+  let millis = micros / 1000n
+  if (micros < 0n && micros % 1000n !== 0n) millis -= 1n
+  const date = new Date(Number(millis))
+  const year = date.getUTCFullYear()
+  const y = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4)
+  const text = `${y}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${pad(date.getUTCHours(), 2)}:` +
+    `${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}.${pad(date.getUTCMilliseconds(), 3)}`
+  return utc ? `${text}Z` : text
+}
+
+/** The exact decimal text of an unscaled value at `scale`. */
+export const formatDecimal = (unscaled: bigint, scale: number): string => {
+  const negative = unscaled < 0n
+  const digits = (negative ? -unscaled : unscaled).toString()
+  if (scale <= 0) return (negative ? "-" : "") + digits + "0".repeat(-scale)
+  const padded = digits.padStart(scale + 1, "0")
+  return `${negative ? "-" : ""}${padded.slice(0, -scale)}.${padded.slice(-scale)}`
+}
+
+/** The shortest text that reads back as the same float32. */
+const formatFloat32 = (value: number): string => {
+  for (let digits = 1; digits <= 9; digits++) {
+    const text = Number(value.toPrecision(digits))
+    if (Math.fround(text) === value) return String(text)
+  }
+  return String(value)
+}
+
+/** Valid-row mask of the enclosing structs for one chunk (undefined: all valid). */
+type Mask = Uint8Array | undefined
+
+const combine = (data: Arrow.Data, parent: Mask): Mask => {
+  if (data.nullCount === 0 && parent === undefined) return undefined
+  const mask = new Uint8Array(data.length)
+  for (let i = 0; i < data.length; i++) mask[i] = (parent === undefined || parent[i] === 1) && isValid(data, i) ? 1 : 0
+  return mask
+}
+
+interface Leaf {
+  nulls: number
+  min: StatValue | undefined
+  max: StatValue | undefined
+}
+
+const compareBytes = (a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number) => {
+  const n = Math.min(aEnd - aStart, bEnd - bStart)
+  for (let i = 0; i < n; i++) {
+    const d = a[aStart + i]! - b[bStart + i]!
+    if (d !== 0) return d
+  }
+  return aEnd - aStart - (bEnd - bStart)
+}
+
+const decoder = new TextDecoder()
+
+const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; mask: Mask }>, prefix: number): Leaf => {
+  let nulls = 0
+  const valid = (data: Arrow.Data, mask: Mask, i: number) => (mask === undefined || mask[i] === 1) && isValid(data, i)
+  for (const { data, mask } of chunks) {
+    if (mask === undefined) nulls += data.nullCount
+    else for (let i = 0; i < data.length; i++) if (!valid(data, mask, i)) nulls++
+  }
+  if (typeof type !== "string") return { nulls, min: undefined, max: undefined }
+  const numeric = ["byte", "short", "integer", "float", "double", "date"].includes(type)
+  if (numeric) {
+    let min = Infinity
+    let max = -Infinity
+    let nan = false
+    for (const { data, mask } of chunks) {
+      const values = data.values as Int32Array
+      for (let i = 0; i < data.length; i++) {
+        if (!valid(data, mask, i)) continue
+        const v = values[data.offset + i]!
+        if (v !== v) nan = true
+        if (v < min) min = v
+        if (v > max) max = v
+      }
+    }
+    if (nan || !Number.isFinite(min) || !Number.isFinite(max)) return { nulls, min: undefined, max: undefined }
+    const show = (v: number): StatValue =>
+      type === "date" ? formatDate(v) : type === "float" ? new Raw(formatFloat32(v)) : v
+    return { nulls, min: show(min), max: show(max) }
+  }
+  if (type === "long" || type === "timestamp" || type === "timestamp_ntz") {
+    let min: bigint | undefined
+    let max: bigint | undefined
+    for (const { data, mask } of chunks) {
+      const values = data.values as BigInt64Array
+      for (let i = 0; i < data.length; i++) {
+        if (!valid(data, mask, i)) continue
+        const v = values[data.offset + i]!
+        if (min === undefined || v < min) min = v
+        if (max === undefined || v > max) max = v
+      }
+    }
+    if (min === undefined || max === undefined) return { nulls, min: undefined, max: undefined }
+    if (type === "long") return { nulls, min: new Raw(min.toString()), max: new Raw(max.toString()) }
+    const utc = type === "timestamp"
+    return { nulls, min: formatTimestampMillis(min, utc), max: formatTimestampMillis(max, utc) }
+  }
+  if (type.startsWith("decimal")) {
+    let min: bigint | undefined
+    let max: bigint | undefined
+    let scale = 0
+    for (const { data, mask } of chunks) {
+      scale = (data.type as Arrow.Decimal).scale
+      const words = data.values as Uint32Array
+      const lo = new BigUint64Array(words.buffer, words.byteOffset, words.length >> 1)
+      const hi = new BigInt64Array(words.buffer, words.byteOffset, words.length >> 1)
+      for (let i = 0; i < data.length; i++) {
+        if (!valid(data, mask, i)) continue
+        const at = (data.offset + i) * 2
+        const v = (hi[at + 1]! << 64n) | lo[at]!
+        if (min === undefined || v < min) min = v
+        if (max === undefined || v > max) max = v
+      }
+    }
+    if (min === undefined || max === undefined) return { nulls, min: undefined, max: undefined }
+    return { nulls, min: new Raw(formatDecimal(min, scale)), max: new Raw(formatDecimal(max, scale)) }
+  }
+  if (type === "string") {
+    let best: [Uint8Array, number, number] | undefined
+    let worst: [Uint8Array, number, number] | undefined
+    for (const { data, mask } of chunks) {
+      const offsets = data.valueOffsets as Int32Array
+      const bytes = data.values as Uint8Array
+      for (let i = 0; i < data.length; i++) {
+        if (!valid(data, mask, i)) continue
+        const s = offsets[data.offset + i]!
+        const e = offsets[data.offset + i + 1]!
+        if (best === undefined || compareBytes(bytes, s, e, best[0], best[1], best[2]) < 0) best = [bytes, s, e]
+        if (worst === undefined || compareBytes(bytes, s, e, worst[0], worst[1], worst[2]) > 0) worst = [bytes, s, e]
+      }
+    }
+    if (best === undefined || worst === undefined) return { nulls, min: undefined, max: undefined }
+    const min = truncateMin(decoder.decode(best[0].subarray(best[1], best[2])), prefix)
+    const max = truncateMax(decoder.decode(worst[0].subarray(worst[1], worst[2])), prefix)
+    return { nulls, min, max }
+  }
+  return { nulls, min: undefined, max: undefined }
+}
+
+/** Options of `computeStats`. */
+export interface StatsOptions {
+  /** `delta.dataSkippingNumIndexedCols`: leaf columns with stats; -1 for all. */
+  readonly indexedColumns?: number
+  /** `delta.dataSkippingStringPrefixLength`. */
+  readonly stringPrefix?: number
+}
+
+/**
+ * The `add.stats` JSON of one file. `schema` is the table's data schema (no partition columns) in table order;
+ * `table` holds the file's columns, conformed to it (columns it lacks count as all null).
+ */
+export const computeStats = (table: Arrow.Table, schema: DeltaStructType, options: StatsOptions = {}): string => {
+  const limit = options.indexedColumns ?? defaultIndexedColumns
+  const prefix = options.stringPrefix ?? defaultStringPrefix
+  let leaves = 0
+  const numRecords = table.numRows
+  const mins: StatTree = new Map()
+  const maxs: StatTree = new Map()
+  const nullCounts: StatTree = new Map()
+  const visit = (
+    struct: DeltaStructType,
+    chunksOf: (name: string) => ReadonlyArray<{ data: Arrow.Data; mask: Mask }> | undefined,
+    min: StatTree,
+    max: StatTree,
+    nulls: StatTree
+  ) => {
+    for (const field of struct.fields) {
+      if (limit >= 0 && leaves >= limit) return
+      const chunks = chunksOf(field.name)
+      if (typeof field.type !== "string" && field.type.type === "struct") {
+        const childMin: StatTree = new Map()
+        const childMax: StatTree = new Map()
+        const childNulls: StatTree = new Map()
+        const inner = field.type
+        visit(inner, (name) => {
+          if (chunks === undefined) return undefined
+          const index = inner.fields.findIndex((f) => f.name === name)
+          return chunks.map(({ data, mask }) => ({ data: data.children[index]!, mask: combine(data, mask) }))
+        }, childMin, childMax, childNulls)
+        if (childMin.size > 0) min.set(field.name, childMin)
+        if (childMax.size > 0) max.set(field.name, childMax)
+        if (childNulls.size > 0) nulls.set(field.name, childNulls)
+        continue
+      }
+      leaves++
+      if (chunks === undefined) {
+        nulls.set(field.name, numRecords)
+        continue
+      }
+      const leaf = leafStats(field.type, chunks, prefix)
+      nulls.set(field.name, leaf.nulls)
+      if (leaf.min !== undefined) min.set(field.name, leaf.min)
+      if (leaf.max !== undefined) max.set(field.name, leaf.max)
+    }
+  }
+  visit(schema, (name) => {
+    const index = table.schema.fields.findIndex((f) => f.name === name)
+    if (index < 0) return undefined
+    return table.data.map((batch) => ({ data: batch.children[index]!, mask: undefined }))
+  }, mins, maxs, nullCounts)
+  return toJson(new Map<string, StatValue | StatTree>([
+    ["numRecords", numRecords],
+    ["minValues", mins],
+    ["maxValues", maxs],
+    ["nullCount", nullCounts]
+  ]))
+}
