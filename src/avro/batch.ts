@@ -1,0 +1,165 @@
+/**
+ * BatchBuilder: decoded records in, one Arrow Table out. Each record's fields are pushed straight into the
+ * column accumulators by name (a field the record lacks — written with an older schema — becomes null), the
+ * Kafka metadata goes into the trailing `_kafka` struct, and a record that cannot be a row is rolled back so the
+ * builder holds only whole rows. `decodeInto` is the hot path: framing check, avsc decode, append.
+ */
+import * as Arrow from "apache-arrow"
+import { type Column, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
+import type { AvroDecoder } from "./decoder.ts"
+import {
+  type AppendError,
+  ColumnTypeMismatchError,
+  CorruptAvroError,
+  NullInNonNullableColumnError,
+  type RecordError
+} from "./errors.ts"
+import { HEADER_LENGTH, parseFrame } from "./framing.ts"
+import { columnFor } from "./nested.ts"
+import { KAFKA_COLUMN, kafkaField } from "./schema-mapping.ts"
+
+/** Where a record came from; becomes the `_kafka` column. */
+export interface KafkaMeta {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  /** Record timestamp, milliseconds since the epoch (stored as microseconds). */
+  readonly timestamp: number
+  readonly key: Uint8Array | null
+}
+
+const make = Arrow.makeData as unknown as (props: Record<string, unknown>) => Arrow.Data
+
+/** The `_kafka` struct's accumulators, written without going through the generic struct path. */
+class KafkaColumns {
+  readonly type: Arrow.Struct
+  readonly topic: VarBinaryColumn
+  readonly partition: NumberColumn
+  readonly offset: Int64Column
+  readonly timestamp: Int64Column
+  readonly key: VarBinaryColumn
+  constructor(field: Arrow.Field<Arrow.Struct>) {
+    this.type = field.type
+    const [topic, partition, offset, timestamp, key] = field.type.children
+    this.topic = new VarBinaryColumn(`${KAFKA_COLUMN}.topic`, topic!.type, false)
+    this.partition = new NumberColumn(`${KAFKA_COLUMN}.partition`, partition!.type, false)
+    this.offset = new Int64Column(`${KAFKA_COLUMN}.offset`, offset!.type, false)
+    this.timestamp = new Int64Column(`${KAFKA_COLUMN}.timestamp`, timestamp!.type, false)
+    this.key = new VarBinaryColumn(`${KAFKA_COLUMN}.key`, key!.type, true)
+  }
+  append(meta: KafkaMeta) {
+    this.topic.appendString(meta.topic)
+    this.partition.append(meta.partition)
+    this.offset.appendNumber(meta.offset)
+    this.timestamp.appendNumber(meta.timestamp * 1000)
+    if (meta.key === null) this.key.appendNull()
+    else this.key.append(meta.key)
+  }
+  finish(length: number): Arrow.Data {
+    const children = [this.topic.finish(), this.partition.finish(), this.offset.finish(), this.timestamp.finish(), this.key.finish()]
+    return make({ type: this.type, length, nullCount: 0, children })
+  }
+  byteSize() {
+    return this.topic.byteSize() + this.partition.byteSize() + 16 * this.offset.length + this.key.byteSize()
+  }
+}
+
+/** Accumulates rows of one batch schema (value columns, then `_kafka`) and finishes them as an Arrow Table. */
+export class BatchBuilder {
+  /** The batch schema; `_kafka` is added last when the given schema lacks it. */
+  readonly schema: Arrow.Schema
+  readonly #columns: ReadonlyArray<Column>
+  readonly #names: ReadonlyArray<string>
+  readonly #kafka: KafkaColumns
+  #rows = 0
+
+  constructor(schema: Arrow.Schema) {
+    const last = schema.fields[schema.fields.length - 1]
+    const hasKafka = last !== undefined && last.name === KAFKA_COLUMN
+    this.schema = hasKafka ? schema : new Arrow.Schema([...schema.fields, kafkaField()], schema.metadata)
+    const valueFields = this.schema.fields.slice(0, -1)
+    this.#columns = valueFields.map((field) => columnFor(field))
+    this.#names = valueFields.map((field) => field.name)
+    this.#kafka = new KafkaColumns(this.schema.fields[this.schema.fields.length - 1] as Arrow.Field<Arrow.Struct>)
+  }
+
+  /** Rows appended since the last finish. */
+  get rowCount(): number {
+    return this.#rows
+  }
+
+  /** Approximate bytes the rows hold in column buffers (walks the columns: call per fetch, not per record). */
+  get byteSize(): number {
+    let bytes = this.#kafka.byteSize()
+    for (const column of this.#columns) bytes += column.byteSize()
+    return bytes
+  }
+
+  /**
+   * Appends one decoded record. Returns undefined, or the reason it cannot be a row (the builder is then
+   * unchanged).
+   */
+  append(decoded: unknown, meta: KafkaMeta): AppendError | undefined {
+    if (typeof decoded !== "object" || decoded === null) {
+      return new ColumnTypeMismatchError({ path: "<root>", expected: "record", found: decoded === null ? "null" : typeof decoded })
+    }
+    const record = decoded as Record<string, unknown>
+    const columns = this.#columns
+    const names = this.#names
+    try {
+      for (let c = 0; c < columns.length; c++) columns[c]!.append(record[names[c]!])
+    } catch (error) {
+      for (const column of columns) column.truncate(this.#rows)
+      if (error instanceof NullInNonNullableColumnError || error instanceof ColumnTypeMismatchError) return error
+      throw error
+    }
+    this.#kafka.append(meta)
+    this.#rows++
+    return undefined
+  }
+
+  /** The rows as one Arrow Table (one record batch); the builder is empty and reusable afterwards. */
+  finish(): Arrow.Table {
+    const length = this.#rows
+    const children = this.#columns.map((column) => column.finish())
+    children.push(this.#kafka.finish(length))
+    this.#rows = 0
+    const struct = make({ type: new Arrow.Struct(this.schema.fields), length, nullCount: 0, children })
+    return new Arrow.Table([new Arrow.RecordBatch(this.schema, struct as Arrow.Data<Arrow.Struct>)])
+  }
+
+  /** Drops every row appended since the last finish. */
+  reset(): void {
+    for (const column of this.#columns) column.truncate(0)
+    this.#kafka.topic.truncate(0)
+    this.#kafka.partition.truncate(0)
+    this.#kafka.offset.truncate(0)
+    this.#kafka.timestamp.truncate(0)
+    this.#kafka.key.truncate(0)
+    this.#rows = 0
+  }
+}
+
+/**
+ * Decodes one framed Kafka value with `decoder` and appends it. Returns undefined, or why the record cannot
+ * be a row (bad framing, a body of another schema id, a corrupt body, a null in a non-nullable column).
+ */
+export const decodeInto = (
+  builder: BatchBuilder,
+  decoder: AvroDecoder,
+  value: Uint8Array | null,
+  meta: KafkaMeta
+): RecordError | undefined => {
+  if (value === null || value.length < HEADER_LENGTH || value[0] !== 0) {
+    const frame = parseFrame(value)
+    return frame._tag === "Frame" ? undefined : frame
+  }
+  const schemaId = (value[1]! << 24) | (value[2]! << 16) | (value[3]! << 8) | value[4]!
+  if (schemaId !== decoder.schemaId) {
+    return new CorruptAvroError({ schemaId, reason: `framed with schema id ${schemaId} but decoded with the decoder of id ${decoder.schemaId}` })
+  }
+  const decoded = decoder.decode(value, HEADER_LENGTH)
+  if (decoded instanceof CorruptAvroError) return decoded
+  return builder.append(decoded, meta)
+}
+
