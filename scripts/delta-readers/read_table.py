@@ -29,7 +29,7 @@ def canon(value):
             return str(value)
         return value
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        return format(value, "f")
     if isinstance(value, datetime.datetime):
         delta = value - (EPOCH_UTC if value.tzinfo is not None else EPOCH)
         return str((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
