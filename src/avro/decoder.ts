@@ -194,12 +194,28 @@ const logicalTypes = {
 } as unknown as Record<string, new(schema: avro.Schema, opts?: unknown) => avro.types.LogicalType>
 
 /** An avsc Type for `schema` with exact longs and the logical types above. */
-export const avroType = (schema: string | object): avro.Type =>
-  avro.Type.forSchema(parseAvroSchema(schema) as avro.Schema, {
-    registry: { long: makeExactLong() },
+export const avroType = (schema: string | object): avro.Type => {
+  const long = makeExactLong()
+  // avsc builds `{"type": "long", ...}` objects (unlike the name "long") without asking the registry, so the hook
+  // swaps them too; a long with one of our logical types is seen twice: first for the logical type (let avsc
+  // build it), then for its underlying type
+  const underlying = new WeakSet<object>()
+  const typeHook = (s: unknown): avro.Type | undefined => {
+    if (typeof s !== "object" || s === null || Array.isArray(s) || (s as AvroSchemaObject)["type"] !== "long") return undefined
+    const logical = (s as AvroSchemaObject)["logicalType"]
+    if (typeof logical === "string" && logical in logicalTypes && !underlying.has(s)) {
+      underlying.add(s)
+      return undefined
+    }
+    return long
+  }
+  return avro.Type.forSchema(parseAvroSchema(schema) as avro.Schema, {
+    registry: { long },
     logicalTypes,
+    typeHook,
     wrapUnions: "auto"
-  })
+  } as Partial<avro.ForSchemaOptions>)
+}
 
 /** A decoder for bodies written with one registry schema id. */
 export interface AvroDecoder {
