@@ -3,6 +3,7 @@ import * as Arrow from "apache-arrow"
 import { BatchBuilder, decodeInto, type KafkaMeta } from "../../src/avro/batch.ts"
 import { DecoderCache, makeDecoder, type AvroDecoder } from "../../src/avro/decoder.ts"
 import { CorruptAvroError, NullInNonNullableColumnError } from "../../src/avro/errors.ts"
+import { widenSchema } from "../../src/avro/widen.ts"
 import { dataOf, decimalAt, encoderType, frame, int64At, tableProblems, twos } from "./support.ts"
 
 const inner = {
@@ -273,6 +274,29 @@ describe("schema evolution within one batch", () => {
     expect([0, 1, 2].map((i) => table.getChild("coupon")!.get(i))).toEqual([null, "X", null])
     expect([0, 1, 2].map((i) => table.getChild("address")!.getChild("city")!.get(i))).toEqual(["Oslo", "Kyoto", "Lima"])
     expect([0, 1, 2].map((i) => table.getChild("address")!.getChild("zip")!.get(i))).toEqual([null, "600", null])
+  })
+
+  it("widenSchema adds the newer schema's fields (nested too) as nullable, _kafka last", () => {
+    const s1 = decoderFor(1, v1).arrowSchema
+    const s2 = decoderFor(2, v2).arrowSchema
+    expect(widenSchema(s2, s1)).toBeUndefined()
+    const wide = widenSchema(s1, s2)!
+    expect(wide.fields.map((f) => [f.name, f.nullable])).toEqual([["id", false], ["address", false], ["coupon", true], ["_kafka", false]])
+    expect((wide.fields[1]!.type as Arrow.Struct).children.map((f) => [f.name, f.nullable])).toEqual([["city", false], ["zip", true]])
+    // a batch of the widened schema takes rows of both
+    const builder = new BatchBuilder(wide)
+    expect(decodeInto(builder, decoderFor(2, v2), frame(2, encoderType(v2).toBuffer({ id: 9, coupon: null, address: { city: "Rome", zip: "1" } })), meta(0))).toBeUndefined()
+    expect(decodeInto(builder, decoderFor(1, v1), frame(1, encoderType(v1).toBuffer({ id: 8, address: { city: "Bern" } })), meta(1))).toBeUndefined()
+    const table = builder.finish()
+    expect([0, 1].map((i) => table.getChild("address")!.getChild("zip")!.get(i))).toEqual(["1", null])
+  })
+
+  it("decodes plain Uint8Array values (not only Buffers)", () => {
+    const d1 = decoderFor(1, v1)
+    const builder = new BatchBuilder(d1.arrowSchema)
+    const bytes = new Uint8Array(frame(1, encoderType(v1).toBuffer({ id: 5, address: { city: "Riga" } })))
+    expect(decodeInto(builder, d1, bytes, meta(0))).toBeUndefined()
+    expect(builder.finish().getChild("address")!.getChild("city")!.get(0)).toBe("Riga")
   })
 
   it("a row lacking a non-nullable column is rejected with its path", () => {
