@@ -45,8 +45,12 @@ export class SimulatedCrash extends Error {
 /** Tables by location. Inspect it from the test. */
 export class MemoryDelta {
   readonly tables = new Map<string, MemoryTable>()
-  /** The next append crashes here, then the switch resets. */
+  /** The next append crashes here (or the append numbered `crashOnAppend`), then the switch resets. */
   crashAt: CrashPoint | undefined = undefined
+  /** With `crashAt`: which append crashes, counting every append from 1 (0: the next one). */
+  crashOnAppend = 0
+  /** Appends attempted so far. */
+  appends = 0
 
   /** Every row of the table at `location` as plain objects, in commit order. */
   rows(location: string): Array<Record<string, unknown>> {
@@ -86,19 +90,21 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
   const crashIf = (point: CrashPoint) =>
     Effect.suspend(() => {
       if (delta.crashAt !== point) return Effect.void
+      if (delta.crashOnAppend !== 0 && delta.crashOnAppend !== delta.appends) return Effect.void
       delta.crashAt = undefined
       return Effect.die(new SimulatedCrash(point))
     })
   const append = (request: AppendRequest) =>
     Effect.gen(function*() {
       const location = request.table.location
+      delta.appends++
       yield* crashIf("before-write")
       const existing = delta.tables.get(location)
       if (existing !== undefined) {
         const mismatch = fieldProblems(request.table.name, existing.schema, request.schema, request.mergeSchema ?? true)
         if (Option.isSome(mismatch)) return yield* mismatch.value
       }
-      if (delta.crashAt === "after-files" && existing !== undefined) existing.orphanBatches++
+      if (delta.crashAt === "after-files" && existing !== undefined && (delta.crashOnAppend === 0 || delta.crashOnAppend === delta.appends)) existing.orphanBatches++
       yield* crashIf("after-files")
       for (const txn of request.txns) {
         const found = existing?.txns.get(txn.appId)

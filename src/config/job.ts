@@ -50,6 +50,10 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
       location: NodePath.join(location, `${table}_dead_letter`)
     },
     partitionBy: file.delta.partitionBy ?? [],
+    writer: {
+      ...(file.delta.targetFileSize === undefined ? {} : { targetFileSize: file.delta.targetFileSize }),
+      ...(file.delta.checkpointInterval === undefined ? {} : { checkpointInterval: file.delta.checkpointInterval })
+    },
     checkpointLocation: NodePath.resolve(options.baseDirectory, file.checkpoints, streamId),
     kafka: file.kafka,
     schemaRegistry: file.schemaRegistry,

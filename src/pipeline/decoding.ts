@@ -47,8 +47,11 @@ export interface Codec {
   readonly writerSchema: (id: number, avroSchema: string) => WriterSchema | { readonly reason: string }
   /** A builder for rows of `schema`. */
   readonly builder: (schema: Arrow.Schema) => SegmentBuilder
-  /** `base` widened by the fields of `next` it lacks; undefined when `next` adds nothing. */
-  readonly widen: (base: Arrow.Schema, next: Arrow.Schema) => Arrow.Schema | undefined
+  /**
+   * `base` widened by the nullable fields of `next` it lacks; `undefined` when `next` adds nothing; the problems
+   * (type changes, required fields added or missing) when `next` cannot be merged.
+   */
+  readonly widen: (base: Arrow.Schema, next: Arrow.Schema) => Arrow.Schema | undefined | { readonly problems: ReadonlyArray<string> }
 }
 
 /** The result of looking up a schema id. */

@@ -10,11 +10,12 @@ import * as Arrow from "apache-arrow"
 import { Effect, FiberSet, Latch, Option, Queue, Stream } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
-import { DeltaSink } from "../services/DeltaSink.ts"
-import { KafkaSource, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
+import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
+import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
+import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
 import { buildDeadLetters } from "./dead-letters.ts"
-import { type Codec, makeSchemaCache } from "./decoding.ts"
+import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
 import { appIdPrefixOf, planStart } from "./positions.ts"
@@ -52,11 +53,21 @@ interface Totals {
   lastVersion: number | undefined
 }
 
+/** What an actor or the router can fail with. */
+type SessionFailure =
+  | KafkaSourceError
+  | DataLossError
+  | BadRecordError
+  | UnsupportedSchemaError
+  | SchemaNotFoundError
+  | RegistryError
+  | SchemaMismatchError
+
 const schemaKey = (schema: Arrow.Schema): string => schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const job = yield* Config
     const checkpoint = yield* CheckpointStore
     const reporter = options.reporter ?? silentReporter
@@ -69,7 +80,7 @@ export const runStream = (options: RunOptions) =>
     const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
     yield* reporter.summary(summary)
     return summary
-  })
+  }))
 
 const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals) =>
   Effect.scoped(Effect.gen(function*() {
@@ -125,9 +136,11 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     }
     if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
 
+    const checkedSchemas = new Set<number>()
+    let tableSchemaNow = tableSchema
     const gate = yield* Latch.make(true)
     const wake = yield* Queue.sliding<void>(1)
-    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const fibers = yield* FiberSet.make<void, SessionFailure>()
     const totalRows = () => {
       let rows = 0
       for (const batch of batches.values()) rows += batch.rows
@@ -184,10 +197,22 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
             problems.push({ record, schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` })
             continue
           }
+          if (!checkedSchemas.has(writer.id)) {
+            // a writer schema the table cannot take stops the stream before any of its records is decoded
+            const current = Option.getOrUndefined(tableSchemaNow)
+            const fit = current === undefined ? undefined : codec.widen(current, writer.arrowSchema)
+            if (fit !== undefined && "problems" in fit) {
+              return yield* new SchemaMismatchError({ table: job.table.name, problems: fit.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
+            }
+            checkedSchemas.add(writer.id)
+          }
           if (batch.builder === undefined) {
             batch.builder = codec.builder(writer.arrowSchema)
           } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
             const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
+            if (wider !== undefined && "problems" in wider) {
+              return yield* new SchemaMismatchError({ table: job.table.name, problems: wider.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
+            }
             if (wider !== undefined) {
               batch.closeSegment()
               batch.builder = codec.builder(wider)
@@ -286,7 +311,14 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       }
       let schema: Arrow.Schema | undefined = Option.getOrUndefined(tableSchemaNow)
       for (const segment of segments) {
-        schema = schema === undefined ? segment.schema : (codec.widen(schema, segment.schema) ?? schema)
+        if (schema === undefined) {
+          schema = segment.schema
+          continue
+        }
+        const wider = codec.widen(schema, segment.schema)
+        // every writer schema was checked against the table when first seen, so segments always merge
+        if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
+        if (wider !== undefined) schema = wider
       }
       return {
         batchId: nextBatchId,
@@ -297,7 +329,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         startedAt: Date.now()
       }
     }
-    let tableSchemaNow = tableSchema
 
     const committer = Effect.gen(function*() {
       while (true) {
@@ -326,7 +357,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       }
     })
 
-    const failure = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
-    return yield* Effect.raceFirst(committer, failure as Effect.Effect<never, Effect.Error<typeof failure>>)
+    // the first actor or router failure ends the session; the committer ends it when drained
+    const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
+    return yield* Effect.raceFirst(committer, failure)
   }))
 

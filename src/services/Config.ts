@@ -53,6 +53,8 @@ export interface JobConfig {
   /** Where `onBadRecord: dead-letter` writes: `<table>_dead_letter` beside the table. */
   readonly deadLetterTable: TableRef
   readonly partitionBy: ReadonlyArray<string>
+  /** Delta writer settings from the `delta` section (defaults apply when absent). */
+  readonly writer: { readonly targetFileSize?: number; readonly checkpointInterval?: number }
   readonly checkpointLocation: string
   readonly kafka: typeof KafkaSection.Type
   readonly schemaRegistry: typeof SchemaRegistrySection.Type

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+/**
+ * The `kafka-delta` executable.
+ */
+import { main } from "./main.ts"
+
+main()

@@ -1,0 +1,93 @@
+/**
+ * The `kafka-delta` command line: `run` streams a topic of an environment into its Delta table, `demo` runs the
+ * whole job on an embedded default. This is the composition root: the only place in `src/` that picks layers.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer, Logger, Runtime } from "effect"
+import { Command, Flag } from "effect/cli"
+import { runStream } from "../pipeline/stream.ts"
+import { logReporter } from "../pipeline/progress.ts"
+import { avroCodec } from "../pipeline/avro-codec.ts"
+import { demoEpilogue, demoLayers } from "./demo.ts"
+import { liveLayers } from "./live.ts"
+import { describeFailure, humanLogger } from "./report.ts"
+
+let exitCode = 0
+
+const verbose = Flag.Boolean("verbose").pipe(Flag.withDescription("Print the full cause of a failure"), Flag.withDefault(false))
+
+/** Runs `program` with human logging; a failure becomes one line on stderr and the exit status. */
+const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: boolean): Effect.Effect<void, never, R> =>
+  program.pipe(
+    Effect.asVoid,
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause as Cause.Cause<never>)
+        : Effect.sync(() => {
+          const { line, exitCode: code } = describeFailure(cause, isVerbose)
+          process.stderr.write(`kafka-delta: ${line}\n`)
+          exitCode = code
+        })
+    ),
+    Effect.provide(Logger.layer([humanLogger]))
+  )
+
+const run = Command.make(
+  "run",
+  {
+    environment: Flag.String("environment").pipe(Flag.withDescription("Environment name: reads <environments-dir>/<name>.json (case-insensitive)")),
+    topic: Flag.String("topic").pipe(Flag.withDescription("Topic name without the environment's topicPrefix")),
+    environmentsDir: Flag.String("environments-dir").pipe(Flag.withDescription("Directory of environment files"), Flag.withDefault("environments")),
+    trigger: Flag.Literals("trigger", ["continuous", "available-now"]).pipe(
+      Flag.withDescription("continuous: run until stopped; available-now: drain what exists at start, commit, exit"),
+      Flag.withDefault("continuous")
+    ),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      runStream({ codec: avroCodec, reporter: logReporter }).pipe(
+        Effect.provide(liveLayers({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
+      ),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Stream a Kafka topic of an environment into its Delta table"))
+
+const demo = Command.make(
+  "demo",
+  {
+    output: Flag.String("output").pipe(Flag.withDescription("Directory for the demo's table and checkpoint"), Flag.withDefault("demo-output")),
+    records: Flag.Int("records").pipe(Flag.withDescription("How many events to generate"), Flag.withDefault(20_000)),
+    partitions: Flag.Int("partitions").pipe(Flag.withDescription("Partitions of the demo topic"), Flag.withDefault(3)),
+    verbose
+  },
+  (flags) => {
+    const options = { output: flags.output, records: flags.records, partitions: flags.partitions, maxBatchRecords: 10_000 }
+    return runReporting(
+      runStream({ codec: avroCodec, reporter: logReporter }).pipe(
+        Effect.provide(Layer.unwrap(Effect.sync(() => demoLayers(options)))),
+        Effect.andThen(demoEpilogue(options))
+      ),
+      flags.verbose
+    )
+  }
+).pipe(Command.withDescription("Run the job on an in-memory Kafka and registry with generated events, writing a real Delta table"))
+
+const root = Command.make("kafka-delta").pipe(
+  Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
+  Command.withSubcommands([run, demo])
+)
+
+/** Runs the command line with `process.argv` and exits. */
+export const main = (): void =>
+  root.pipe(
+    Command.run({ version: "0.1.0" }),
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain({
+      teardown: (exit, onExit) => {
+        if (Exit.isSuccess(exit)) return onExit(exitCode)
+        if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCode)
+        return Runtime.defaultTeardown(exit, onExit)
+      }
+    })
+  )

@@ -1,0 +1,247 @@
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Option } from "effect"
+import { demoEvent, encodeDemoEvent } from "../../src/demo/events.ts"
+import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
+import type { CrashPoint } from "../../layers/delta-sink/memory.ts"
+import { duplicates, sorted, testJob, World } from "../support/memory-pipeline.ts"
+
+const orders = "/mem/orders"
+const deadLetters = "/mem/orders_dead_letter"
+
+describe("pipeline on the in-memory layers", () => {
+  it.live("available-now drains every partition, one commit per batch, and exits", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(1000, { gapEvery: 7 })
+      const summary = yield* world.run(testJob())
+      assert.strictEqual(summary.stoppedBy, "drained")
+      assert.strictEqual(summary.records, 1000)
+      const offsets = world.offsetsIn(orders)
+      assert.deepStrictEqual(sorted(offsets), sorted(world.goodOffsets()))
+      assert.deepStrictEqual(duplicates(offsets), [])
+      const table = world.delta.tables.get(orders)!
+      assert.isAtLeast(table.commits.length, 4)
+      assert.strictEqual(table.commits.length, summary.batches)
+      // the txn version of each partition is its next offset (gaps included)
+      for (const [partition, range] of world.kafka.offsets(world.topic).entries()) {
+        assert.strictEqual(table.txns.get(`Test_orders-p${partition}`), range.latest)
+      }
+      assert.isTrue(Option.isSome(world.checkpoint.lastCommit))
+    }))
+
+  it.live("rows carry the decoded values and the _kafka struct", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(10)
+      yield* world.run(testJob())
+      const rows = world.delta.rows(orders)
+      const row = rows.find((r) => (r["_kafka"] as { partition: number; offset: bigint }).partition === 1 && Number((r["_kafka"] as { offset: bigint }).offset) === 2)!
+      const expected = demoEvent(7, 5) // index 5 -> partition 1, offset 2
+      assert.strictEqual(Number(row["order_id"]), expected.order_id)
+      assert.strictEqual(row["customer_id"], expected.customer_id)
+      assert.strictEqual(row["status"], expected.status)
+      assert.strictEqual(row["quantity"], expected.quantity)
+      const kafka = row["_kafka"] as { topic: string; key: Uint8Array | null }
+      assert.strictEqual(kafka.topic, "test.orders")
+      assert.strictEqual(Buffer.from(kafka.key!).toString(), expected.customer_id)
+    }))
+
+  it.live("a second run reads nothing again; new records are appended once", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(300)
+      yield* world.run(testJob())
+      const again = yield* world.run(testJob())
+      assert.strictEqual(again.records, 0)
+      world.produce(200)
+      const third = yield* world.run(testJob())
+      assert.strictEqual(third.records, 200)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  for (const point of ["before-write", "after-files", "after-commit"] as const satisfies ReadonlyArray<CrashPoint>) {
+    it.live(`a crash ${point} then a restart yields every offset exactly once`, () =>
+      Effect.gen(function*() {
+        const world = new World(3)
+        world.produce(900)
+        // one batch lands, the second append crashes
+        world.delta.crashAt = point
+        world.delta.crashOnAppend = 2
+        const exit = yield* Effect.exit(world.run(testJob()))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), `expected the simulated crash, got ${Exit.isSuccess(exit) ? "success" : Cause.pretty(exit.cause)}`)
+        assert.strictEqual(world.delta.tables.get(orders)!.commits.length, point === "after-commit" ? 2 : 1)
+        world.checkpoint.held = false // the crashed process's lock dies with it
+        const before = world.offsetsIn(orders).length
+        assert.isBelow(before, 900)
+        const summary = yield* world.run(testJob())
+        assert.strictEqual(summary.stoppedBy, "drained")
+        const offsets = world.offsetsIn(orders)
+        assert.deepStrictEqual(duplicates(offsets), [])
+        assert.deepStrictEqual(sorted(offsets), sorted(world.goodOffsets()))
+      }))
+  }
+
+  it.live("a lost checkpoint resumes from the table's txn versions without duplicates", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(500)
+      yield* world.run(testJob())
+      world.checkpoint = CheckpointMemory.empty()
+      world.produce(100)
+      const summary = yield* world.run(testJob())
+      assert.strictEqual(summary.records, 100)
+      assert.deepStrictEqual(duplicates(world.offsetsIn(orders)), [])
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  it.live("failOnDataLoss=true stops with DataLossError naming topic, partition and offsets", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(100)
+      yield* world.run(testJob())
+      world.produce(100)
+      world.kafka.deleteRecords(world.topic, 1, 80)
+      const error = yield* Effect.flip(world.run(testJob()))
+      assert.strictEqual(error._tag, "DataLossError")
+      expect(error.message).toContain("test.orders partition 1")
+      expect(error.message).toContain("next offset to read is 50")
+      expect(error.message).toContain("failOnDataLoss=false")
+    }))
+
+  it.live("failOnDataLoss=false continues from the earliest offset, counts what was lost, duplicates nothing", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(100)
+      yield* world.run(testJob({ failOnDataLoss: false }))
+      world.produce(100)
+      world.kafka.deleteRecords(world.topic, 1, 80)
+      const summary = yield* world.run(testJob({ failOnDataLoss: false }))
+      assert.strictEqual(summary.lostOffsets, 30)
+      const offsets = world.offsetsIn(orders)
+      assert.deepStrictEqual(duplicates(offsets), [])
+      const expected = world.goodOffsets().filter((o) => !(o.startsWith("1:") && Number(o.slice(2)) >= 50 && Number(o.slice(2)) < 80))
+      assert.deepStrictEqual(sorted(offsets), sorted(expected))
+    }))
+
+  it.live("retention that overtakes a running stream is data loss too", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(50)
+      const kafka = world.kafka
+      // deletes records the stream has not read yet, after it has started
+      const job = testJob({ failOnDataLoss: true, trigger: "continuous" })
+      const fiber = yield* Effect.forkChild(world.run(job))
+      yield* Effect.sleep("30 millis")
+      world.produce(500)
+      kafka.deleteRecords(world.topic, 0, 540)
+      const exit = yield* Fiber.join(fiber).pipe(Effect.timeout("5 seconds"), Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) expect(Cause.pretty(exit.cause)).toContain("DataLossError")
+    }))
+
+  const poison = (world: World) => {
+    const valid = encodeDemoEvent(world.schemaId, demoEvent(7, 999))
+    const badMagic = Buffer.from(valid)
+    badMagic[0] = 1
+    const unknownId = encodeDemoEvent(world.schemaId + 40, demoEvent(7, 998))
+    return [
+      { name: "bad magic byte", value: badMagic },
+      { name: "unknown schema id", value: unknownId },
+      { name: "truncated Avro", value: valid.subarray(0, 20) },
+      { name: "null value", value: null }
+    ]
+  }
+
+  it.live("onBadRecord=fail stops at the first bad record with its topic, partition and offset", () =>
+    Effect.gen(function*() {
+      for (const kind of poison(new World(1))) {
+        const world = new World(2)
+        world.produce(10)
+        const offset = world.produceRaw(1, kind.value === null ? null : Buffer.from(kind.value))
+        world.produce(10)
+        const error = yield* Effect.flip(world.run(testJob({ onBadRecord: "fail" })))
+        assert.strictEqual(error._tag, "BadRecordError", kind.name)
+        expect(error.message, kind.name).toContain(`test.orders partition 1 offset ${offset}`)
+        // nothing of the failing batch is committed
+        assert.deepStrictEqual(duplicates(world.offsetsIn(orders)), [])
+      }
+    }))
+
+  it.live("onBadRecord=skip counts bad records and writes every good one once", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(50)
+      for (const kind of poison(world)) world.produceRaw(0, kind.value === null ? null : Buffer.from(kind.value))
+      world.produce(50)
+      const summary = yield* world.run(testJob({ onBadRecord: "skip" }))
+      assert.strictEqual(summary.skipped, 4)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.strictEqual(world.delta.tables.get(deadLetters), undefined)
+    }))
+
+  it.live("onBadRecord=dead-letter writes each bad record, with its error and _kafka, to <table>_dead_letter", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(50)
+      const kinds = poison(world)
+      const badOffsets = kinds.map((kind) => `0:${world.produceRaw(0, kind.value === null ? null : Buffer.from(kind.value))}`)
+      world.produce(50)
+      const summary = yield* world.run(testJob({ onBadRecord: "dead-letter" }))
+      assert.strictEqual(summary.deadLettered, 4)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.deepStrictEqual(sorted(world.offsetsIn(deadLetters)), sorted(badOffsets))
+      const rows = world.delta.rows(deadLetters)
+      const errors = rows.map((row) => String(row["error"]))
+      expect(errors.join("\n")).toMatch(/magic/i)
+      expect(errors.join("\n")).toMatch(/schema id/i)
+      expect(errors.join("\n")).toMatch(/null/i)
+      const truncated = rows.find((row) => Number((row["_kafka"] as { offset: bigint }).offset) === Number(badOffsets[2]!.slice(2)))!
+      assert.strictEqual(Buffer.from(truncated["value"] as Uint8Array).length, 20)
+    }))
+
+  it.live("continuous runs commit as records arrive and stop cleanly when interrupted", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(100)
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous" })))
+      for (let i = 0; i < 500 && world.offsetsIn(orders).length < 100; i++) yield* Effect.sleep("2 millis")
+      world.produce(100)
+      for (let i = 0; i < 500 && world.offsetsIn(orders).length < 200; i++) yield* Effect.sleep("2 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.isFalse(world.checkpoint.held)
+    }))
+
+  it.live("a second run of the same stream while one runs stops with StreamAlreadyRunningError", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      const first = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous" })))
+      yield* Effect.sleep("20 millis")
+      const error = yield* Effect.flip(world.run(testJob()))
+      assert.strictEqual(error._tag, "StreamAlreadyRunningError")
+      yield* Fiber.interrupt(first)
+    }))
+
+  it.live("a partition added while running is read from its earliest offset", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(20)
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous" })))
+      yield* Effect.sleep("30 millis")
+      world.kafka.addPartitions(world.topic, 3)
+      world.produce(30)
+      for (let i = 0; i < 500 && world.offsetsIn(orders).length < 50; i++) yield* Effect.sleep("2 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.isTrue(world.offsetsIn(orders).some((o) => o.startsWith("2:")))
+    }))
+
+  it.live("schema ids are looked up once per id, not per record", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(600)
+      yield* world.run(testJob())
+      assert.strictEqual(world.registry.lookups, 1)
+    }))
+})

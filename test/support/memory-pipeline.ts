@@ -1,0 +1,136 @@
+/**
+ * A test harness for the pipeline on the in-memory layers: a job, an in-memory Kafka, registry, Delta and
+ * checkpoint that survive across runs (so a "restart" sees what the previous run left), and helpers to produce
+ * demo events and read back which offsets the table holds.
+ */
+import { Duration, Effect, Layer } from "effect"
+import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
+import * as ConfigMemory from "../../layers/config/memory.ts"
+import * as DeltaMemory from "../../layers/delta-sink/memory.ts"
+import * as KafkaMemory from "../../layers/kafka/memory.ts"
+import * as RegistryMemory from "../../layers/schema-registry/memory.ts"
+import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/events.ts"
+import { avroCodec } from "../../src/pipeline/avro-codec.ts"
+import { type RunOptions, runStream } from "../../src/pipeline/stream.ts"
+import type { JobConfig, StreamOptions } from "../../src/services/Config.ts"
+
+/** A job on topic `orders` with small batches. */
+export const testJob = (stream: Partial<StreamOptions> = {}): JobConfig => ({
+  environment: "Test",
+  source: "test",
+  topic: "orders",
+  kafkaTopic: "test.orders",
+  streamId: "Test_orders",
+  table: { name: "test.raw.orders", location: "/mem/orders" },
+  deadLetterTable: { name: "test.raw.orders_dead_letter", location: "/mem/orders_dead_letter" },
+  partitionBy: [],
+  writer: {},
+  checkpointLocation: "/mem/checkpoints/Test_orders",
+  kafka: { bootstrapServers: "in-memory", securityProtocol: "PLAINTEXT", topicPrefix: "test.", groupIdPrefix: "t" },
+  schemaRegistry: { url: "in-memory" },
+  secrets: { scope: "test", provider: "env" },
+  stream: {
+    trigger: "available-now",
+    startingOffsets: "earliest",
+    failOnDataLoss: true,
+    maxBatchRecords: 250,
+    maxBatchBytes: 64 * 1024 * 1024,
+    maxBatchInterval: Duration.millis(50),
+    onBadRecord: "fail",
+    retry: { initialDelay: Duration.millis(5), maxDelay: Duration.millis(20), maxAttempts: 3 },
+    gracePeriod: Duration.seconds(1),
+    ...stream
+  }
+})
+
+/** Everything a test run uses, kept across runs. */
+export class World {
+  readonly kafka = new KafkaMemory.MemoryKafka()
+  readonly registry = new RegistryMemory.MemoryRegistry()
+  readonly delta = new DeltaMemory.MemoryDelta()
+  checkpoint = CheckpointMemory.empty()
+  readonly schemaId: number
+  /** What was produced, by partition: offset -> order_id (undefined for poison records). */
+  readonly produced = new Map<number, Map<number, number | undefined>>()
+  private nextIndex = 0
+
+  readonly topic: string
+
+  constructor(partitions = 3, topic = "test.orders") {
+    this.topic = topic
+    this.kafka.createTopic(topic, partitions)
+    this.schemaId = this.registry.register(`${topic}-value`, JSON.stringify(demoEventSchema))
+  }
+
+  /** Produces `count` demo events round-robin over the partitions; returns their order ids. */
+  produce(count: number, options: { gapEvery?: number } = {}): void {
+    const partitions = this.kafka.partitionCount(this.topic)
+    for (let i = 0; i < count; i++) {
+      const index = this.nextIndex++
+      const event = demoEvent(7, index)
+      const partition = index % partitions
+      const offset = this.kafka.produce(this.topic, partition, {
+        key: Buffer.from(event.customer_id),
+        value: encodeDemoEvent(this.schemaId, event),
+        timestamp: event.created_at,
+        ...(options.gapEvery !== undefined && index % options.gapEvery === 0 ? { gapBefore: 3 } : {})
+      })
+      this.record(partition, offset, event.order_id)
+    }
+  }
+
+  /** Produces a raw value to one partition (poison records). */
+  produceRaw(partition: number, value: Uint8Array | null): number {
+    const offset = this.kafka.produce(this.topic, partition, { value })
+    this.record(partition, offset, undefined)
+    return offset
+  }
+
+  private record(partition: number, offset: number, orderId: number | undefined) {
+    const map = this.produced.get(partition) ?? new Map<number, number | undefined>()
+    map.set(offset, orderId)
+    this.produced.set(partition, map)
+  }
+
+  /** The layers of one run. */
+  layers(job: JobConfig) {
+    return Layer.mergeAll(
+      ConfigMemory.layer(job),
+      KafkaMemory.layer(this.kafka, { maxRecordsPerFetch: 100, idlePoll: "2 millis" }),
+      RegistryMemory.layer(this.registry),
+      DeltaMemory.layer(this.delta),
+      CheckpointMemory.layer(this.checkpoint)
+    )
+  }
+
+  /** Runs the job once (to the end for available-now). */
+  run(job: JobConfig, options: Partial<RunOptions> = {}) {
+    return runStream({ codec: avroCodec, ...options }).pipe(Effect.provide(this.layers(job)))
+  }
+
+  /** `(partition, offset)` of every row in `location`, as `p:o` strings, in table order. */
+  offsetsIn(location: string): Array<string> {
+    return this.delta.rows(location).map((row) => {
+      const kafka = row["_kafka"] as { partition: number; offset: bigint | number }
+      return `${kafka.partition}:${Number(kafka.offset)}`
+    })
+  }
+
+  /** `p:o` of every good record produced. */
+  goodOffsets(): Array<string> {
+    return [...this.produced].flatMap(([partition, offsets]) =>
+      [...offsets].filter(([, orderId]) => orderId !== undefined).map(([offset]) => `${partition}:${offset}`)
+    )
+  }
+}
+
+/** Sorted copy, for comparing offset sets. */
+export const sorted = (values: ReadonlyArray<string>): Array<string> => [...values].sort()
+
+/** The values that occur more than once. */
+export const duplicates = (values: ReadonlyArray<string>): Array<string> => {
+  const seen = new Set<string>()
+  const twice = new Set<string>()
+  for (const value of values) (seen.has(value) ? twice : seen).add(value)
+  return [...twice]
+}
