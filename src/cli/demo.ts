@@ -12,7 +12,7 @@ import * as KafkaMemory from "../../layers/kafka/memory.ts"
 import * as RegistryMemory from "../../layers/schema-registry/memory.ts"
 import { tableNameOf } from "../config/job.ts"
 import { demoEvent, demoEventSchema, encodeDemoEvent } from "../demo/events.ts"
-import type { JobConfig } from "../services/Config.ts"
+import type { JobConfig, Trigger } from "../services/Config.ts"
 import { deltaSinkLayer } from "./live.ts"
 
 /** What the demo generates. */
@@ -21,6 +21,7 @@ export interface DemoOptions {
   readonly records: number
   readonly partitions: number
   readonly maxBatchRecords: number
+  readonly trigger: Trigger
 }
 
 /** The demo job: where it writes, and the stream options it runs with. */
@@ -46,7 +47,7 @@ export const demoJob = (options: DemoOptions): JobConfig => {
     schemaRegistry: { url: "in-memory" },
     secrets: { scope: "demo", provider: "env" },
     stream: {
-      trigger: "available-now",
+      trigger: options.trigger,
       startingOffsets: "earliest",
       failOnDataLoss: true,
       maxBatchRecords: options.maxBatchRecords,

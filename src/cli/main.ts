@@ -3,7 +3,7 @@
  * whole job on an embedded default. This is the composition root: the only place in `src/` that picks layers.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Logger, Runtime } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runStream } from "../pipeline/stream.ts"
 import { logReporter } from "../pipeline/progress.ts"
@@ -13,6 +13,8 @@ import { liveLayers } from "./live.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
 let exitCode = 0
+
+const Positive = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 
 const verbose = Flag.Boolean("verbose").pipe(Flag.withDescription("Print the full cause of a failure"), Flag.withDefault(false))
 
@@ -57,12 +59,22 @@ const demo = Command.make(
   "demo",
   {
     output: Flag.String("output").pipe(Flag.withDescription("Directory for the demo's table and checkpoint"), Flag.withDefault("demo-output")),
-    records: Flag.Int("records").pipe(Flag.withDescription("How many events to generate"), Flag.withDefault(20_000)),
-    partitions: Flag.Int("partitions").pipe(Flag.withDescription("Partitions of the demo topic"), Flag.withDefault(3)),
+    records: Flag.Int("records").pipe(Flag.withDescription("How many events to generate"), Flag.withSchema(Positive), Flag.withDefault(20_000)),
+    partitions: Flag.Int("partitions").pipe(Flag.withDescription("Partitions of the demo topic"), Flag.withSchema(Positive), Flag.withDefault(3)),
+    trigger: Flag.Literals("trigger", ["continuous", "available-now"]).pipe(
+      Flag.withDescription("available-now (default): drain and exit; continuous: keep running until SIGTERM/SIGINT"),
+      Flag.withDefault("available-now")
+    ),
     verbose
   },
   (flags) => {
-    const options = { output: flags.output, records: flags.records, partitions: flags.partitions, maxBatchRecords: 10_000 }
+    const options = {
+      output: flags.output,
+      records: flags.records,
+      partitions: flags.partitions,
+      maxBatchRecords: 10_000,
+      trigger: flags.trigger
+    }
     return runReporting(
       runStream({ codec: avroCodec, reporter: logReporter }).pipe(
         Effect.provide(Layer.unwrap(Effect.sync(() => demoLayers(options)))),
@@ -87,6 +99,8 @@ export const main = (): void =>
       teardown: (exit, onExit) => {
         if (Exit.isSuccess(exit)) return onExit(exitCode)
         if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCode)
+        // handlers report their own failures, so what reaches here is a command-line usage error
+        if (exit.cause.reasons.some(Cause.isFailReason)) return onExit(2)
         return Runtime.defaultTeardown(exit, onExit)
       }
     })

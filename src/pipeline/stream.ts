@@ -15,6 +15,7 @@ import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type Records
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
 import { buildDeadLetters } from "./dead-letters.ts"
+import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
@@ -37,7 +38,8 @@ export interface RunSummary {
 
 /** Tuning of a run that is not part of the job's configuration. */
 export interface RunOptions {
-  readonly codec: Codec
+  /** How record values are decoded (default: Confluent-framed Avro). */
+  readonly codec?: Codec
   readonly reporter?: ProgressReporter
   /** Fetches queued per partition actor (default 4). */
   readonly mailboxSize?: number
@@ -66,7 +68,7 @@ type SessionFailure =
 const schemaKey = (schema: Arrow.Schema): string => schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
-export const runStream = (options: RunOptions) =>
+export const runStream = (options: RunOptions = {}) =>
   Effect.scoped(Effect.gen(function*() {
     const job = yield* Config
     const checkpoint = yield* CheckpointStore
@@ -87,7 +89,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const source = yield* KafkaSource
     const sink = yield* DeltaSink
     const checkpoint = yield* CheckpointStore
-    const codec = options.codec
+    const codec = options.codec ?? avroCodec
     const schemas = yield* makeSchemaCache(codec, job.stream.retry)
     const prefix = appIdPrefixOf(job.streamId)
 

@@ -1,5 +1,5 @@
 /**
- * The slow lane (`npm run test:spark`, which sets KAFKA_DELTA_SPARK=1): Apache Spark + delta-spark (local[1])
+ * The slow lane (`npm run test:spark`, its own vitest config): Apache Spark + delta-spark (local[1])
  * reads a table we wrote (every type, partitioned, 26 commits with log checkpoints) and every value must match.
  * Skipped in the default `vitest run` because starting Spark takes a minute.
  */
@@ -11,9 +11,8 @@ import * as FilesystemSink from "../../layers/delta-sink/filesystem.ts"
 import { DeltaSink } from "../../src/services/DeltaSink.ts"
 import { allTypesBatch, allTypesCanonical, allTypesSchema, python, sortBy, tempDir } from "../delta/support.ts"
 
-const enabled = process.env["KAFKA_DELTA_SPARK"] === "1"
 
-describe.skipIf(!enabled)("Spark reads tables we write", () => {
+describe("Spark reads tables we write", () => {
   it.live("every type, partitioned, 26 commits with log checkpoints", () =>
     Effect.gen(function*() {
       const location = path.join(tempDir(), "spark")
