@@ -90,6 +90,10 @@ export const toSourceError = (error: unknown, context: ErrorContext): KafkaAuthE
   if (chain.some((e) => e["name"] === "KafkaJSSASLAuthenticationError" || e["type"] === "SASL_AUTHENTICATION_FAILED")) {
     return new KafkaAuthError({ broker, user: context.user, mechanism: context.mechanism, reason })
   }
+  const denied = chain.map((e) => e["type"]).find((t): t is string => typeof t === "string" && t.endsWith("AUTHORIZATION_FAILED"))
+  if (denied !== undefined) {
+    return new KafkaAuthError({ broker, user: context.user, mechanism: context.mechanism, reason: `${denied}: ${reason}; check the ACLs of this user` })
+  }
   if (isTlsProblem(reason)) {
     return new KafkaAuthError({
       broker,

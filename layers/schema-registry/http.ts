@@ -8,7 +8,7 @@
  * pipeline's retry schedule; a short retry of our own can be switched on with `retry`.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Duration, Effect, Layer, Redacted, Schedule, Schema, type Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Redacted, Schedule, Schema, type Scope } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
@@ -190,6 +190,9 @@ export const make = Effect.fnUntraced(function*(
     if (cache.size > cacheSize) cache.delete(cache.keys().next().value!)
   }
 
+  // Records carrying a new schema id tend to arrive together: they share one request.
+  const inflight = new Map<number, Deferred.Deferred<RegisteredSchema, SchemaNotFoundError | RegistryError>>()
+
   const getById = (id: number): Effect.Effect<RegisteredSchema, SchemaNotFoundError | RegistryError> =>
     Effect.suspend(() => {
       const cached = cache.get(id)
@@ -197,6 +200,24 @@ export const make = Effect.fnUntraced(function*(
         remember(cached)
         return Effect.succeed(cached)
       }
+      const waiting = inflight.get(id)
+      if (waiting !== undefined) return Deferred.await(waiting)
+      const deferred = Deferred.makeUnsafe<RegisteredSchema, SchemaNotFoundError | RegistryError>()
+      inflight.set(id, deferred)
+      return fetchById(id).pipe(Effect.onExit((exit) =>
+        Effect.sync(() => {
+          inflight.delete(id)
+          // a caller that was interrupted must not interrupt the others waiting for the same id
+          Deferred.doneUnsafe(
+            deferred,
+            Exit.hasInterrupts(exit) ? Exit.fail(unavailable(`lookup of schema id ${id} was interrupted`)) : exit
+          )
+        })
+      ))
+    })
+
+  const fetchById = (id: number): Effect.Effect<RegisteredSchema, SchemaNotFoundError | RegistryError> =>
+    Effect.suspend(() => {
       return send(HttpClientRequest.get(`${base}/schemas/ids/${id}`)).pipe(
         Effect.flatMap((answer): Effect.Effect<RegisteredSchema, SchemaNotFoundError | RegistryError> => {
           if (answer.status === 404) {

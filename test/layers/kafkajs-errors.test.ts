@@ -65,6 +65,15 @@ describe("kafkajs KafkaSource errors (unit)", () => {
     assert.notInclude(error.message, "hunter2")
   })
 
+  it("a denied topic or group (ACLs) is KafkaAuthError too: retrying cannot fix it", () => {
+    const error = KafkajsSource.toSourceError(
+      kafkajsError("KafkaJSProtocolError", "Not authorized to access topics: [Topic authorization failed]", { type: "TOPIC_AUTHORIZATION_FAILED" }),
+      context
+    )
+    assert.strictEqual(error._tag, "KafkaAuthError")
+    assert.include(error.message, "TOPIC_AUTHORIZATION_FAILED")
+  })
+
   it("an unknown topic is recognised through wrapping errors", () => {
     const wrapped = kafkajsError("KafkaJSNumberOfRetriesExceeded", "This server does not host this topic-partition", {
       cause: kafkajsError("KafkaJSProtocolError", "This server does not host this topic-partition", { type: "UNKNOWN_TOPIC_OR_PARTITION" })

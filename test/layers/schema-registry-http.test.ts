@@ -56,6 +56,17 @@ describe("HTTP SchemaRegistry (unit, fake registry on a local server)", () => {
         assert.strictEqual(plain.requests.at(-1)?.path, "/apis/ccompat/v7/schemas/ids/1")
       })))
 
+  it.live("concurrent lookups of one new id share a single request", () =>
+    withRegistry({ url: plain.url }, (registry) =>
+      Effect.gen(function*() {
+        plain.delayMillis = 50
+        const before = plain.requests.length
+        const results = yield* Effect.all(Array.from({ length: 20 }, () => registry.getById(1)), { concurrency: "unbounded" })
+        plain.delayMillis = 0
+        assert.isTrue(results.every((schema) => schema.id === 1))
+        assert.strictEqual(plain.requests.length - before, 1)
+      })))
+
   it.live("unknown id is SchemaNotFoundError (40403); unknown subject is SubjectNotFoundError (40401)", () =>
     withRegistry({ url: plain.url }, (registry) =>
       Effect.gen(function*() {
