@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+# Local test services without Docker: Apache Kafka (KRaft, single combined node),
+# Apicurio Registry (Confluent-compatible API under /apis/ccompat/v7, in-memory H2),
+# and nginx in front of the registry (TLS + basic auth).
+#
+#   bash scripts/services.sh up [kafka|registry|nginx ...]    # start (idempotent)
+#   bash scripts/services.sh down [kafka|registry|nginx ...]  # stop (default: all)
+#   bash scripts/services.sh status                           # what runs; exit 1 if anything is down
+#   bash scripts/services.sh env                              # KEY=value lines for clients
+#   bash scripts/services.sh fetch                            # only download jars (no start)
+#
+# Everything lives in .cache/ : downloads in .cache/services/dl, state/logs in .cache/services/run.
+# A fresh Kafka start wipes its data dir (the registry is in-memory, so schema ids and
+# topic contents stay consistent with each other). Set KAFKA_KEEP_DATA=1 to keep it.
+# See scripts/README-services.md.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${SERVICES_CACHE:-$ROOT/.cache/services}"
+DL="$CACHE/dl"
+RUN="$CACHE/run"
+
+# ---- versions (overridable) ----
+KAFKA_VERSION_EXPLICIT="${KAFKA_VERSION:+1}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"          # 3.9.x also works (e.g. KAFKA_VERSION=3.9.1)
+LOG4J2_VERSION="${LOG4J2_VERSION:-2.25.5}"       # logging backend for Kafka 4.x (not in its POM)
+SLF4J_RELOAD4J_VERSION="${SLF4J_RELOAD4J_VERSION:-1.7.36}"  # logging backend for Kafka 3.x
+APICURIO_VERSION_EXPLICIT="${APICURIO_VERSION:+1}"
+APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"    # 3.1+ needs Java 21+; 3.0.x runs on Java 17
+
+# ---- ports (overridable) ----
+HOST=127.0.0.1
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9094}"
+REGISTRY_PORT="${REGISTRY_PORT:-8081}"              # Apicurio, plain HTTP, no auth
+REGISTRY_MGMT_PORT="${REGISTRY_MGMT_PORT:-9001}"    # Quarkus management interface (health)
+REGISTRY_TLS_PORT="${REGISTRY_TLS_PORT:-8443}"      # nginx: HTTPS + basic auth -> Apicurio
+
+# ---- credentials (test-only, overridable) ----
+KAFKA_PLAIN_USER="${KAFKA_PLAIN_USER:-kd-plain}"
+KAFKA_PLAIN_PASSWORD="${KAFKA_PLAIN_PASSWORD:-kd-plain-secret}"
+KAFKA_SCRAM_USER="${KAFKA_SCRAM_USER:-kd-scram}"
+KAFKA_SCRAM_PASSWORD="${KAFKA_SCRAM_PASSWORD:-kd-scram-secret}"
+SCHEMA_REGISTRY_USER="${SCHEMA_REGISTRY_USER:-kd-registry}"
+SCHEMA_REGISTRY_PASSWORD="${SCHEMA_REGISTRY_PASSWORD:-kd-registry-secret}"
+
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+REGISTRY_HEAP_OPTS="${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m}"
+START_TIMEOUT="${SERVICES_START_TIMEOUT:-120}"
+# In-memory by default. For registry restart/outage tests that must keep schemas, use e.g.
+# REGISTRY_DATASOURCE_URL=jdbc:h2:file:$PWD/.cache/services/run/registry/h2db
+REGISTRY_DATASOURCE_URL="${REGISTRY_DATASOURCE_URL:-jdbc:h2:mem:registry}"
+# Maven local repository (default ~/.m2/repository); e.g. SERVICES_MAVEN_REPO=$PWD/.cache/m2
+MVN_OPTS=(-B -q -ntp ${SERVICES_MAVEN_REPO:+-Dmaven.repo.local=$SERVICES_MAVEN_REPO})
+
+KDIR="$RUN/kafka"
+# env/status/kafka-admin.sh follow the version of the running broker unless KAFKA_VERSION is given
+if [[ -z "$KAFKA_VERSION_EXPLICIT" && "${1:-}" != up && -f "$KDIR/version" ]]; then KAFKA_VERSION="$(cat "$KDIR/version")"; fi
+KAFKA_LIBS="$DL/kafka-$KAFKA_VERSION/libs"
+RDIR="$RUN/registry"
+NDIR="$RUN/nginx"
+TLS="$RUN/tls"
+
+log() { echo "[services] $*" >&2; }
+die() { echo "[services] ERROR: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# fail SERVICE LOGFILE... : report, show log tails, stop that service, exit non-zero
+fail() {
+  local svc="$1"; shift
+  echo "[services] ERROR: $svc failed to start" >&2
+  local f
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    echo "----- tail -n 40 $f -----" >&2
+    tail -n 40 "$f" >&2 || true
+  done
+  stop_pid "$svc" "$(piddir "$svc")/$svc.pid" force || true
+  exit 1
+}
+
+piddir() { case "$1" in kafka) echo "$KDIR";; registry) echo "$RDIR";; nginx) echo "$NDIR";; esac; }
+
+# alive = process exists AND was started from our run dir (guards against pid reuse)
+pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null && tr '\0' ' ' <"/proc/$(cat "$1")/cmdline" 2>/dev/null | grep -qF "$RUN"; }
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+stop_pid() { # NAME PIDFILE [force: skip the cmdline check, for a process we just launched]
+  local name="$1" pf="$2" force="${3:-}" pid i
+  [[ -f "$pf" ]] || return 0
+  pid="$(cat "$pf")"
+  if pid_alive "$pf" || { [[ -n "$force" ]] && kill -0 "$pid" 2>/dev/null; }; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not exit after 20s; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5
+    fi
+  fi
+  rm -f "$pf"
+}
+
+java_major() { "$1" -version 2>&1 | awk -F'"' '/version/ {split($2,v,"."); print (v[1]=="1")?v[2]:v[1]; exit}'; }
+
+# ---------------------------------------------------------------- downloads
+mvn_pom() { # DIR DEPENDENCIES_XML
+  mkdir -p "$1"
+  cat > "$1/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.kafka-delta</groupId><artifactId>services-fetch</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+$2
+  </dependencies>
+</project>
+EOF
+}
+
+fetch_kafka() {
+  [[ -f "$KAFKA_LIBS/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "kafka: mvn not found (apt-get install maven)"
+  local t0; t0="$(now)"
+  log "kafka: fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION (+kafka-tools) from Maven Central"
+  local logging
+  if [[ "$KAFKA_VERSION" == 3.* ]]; then
+    logging="<dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$SLF4J_RELOAD4J_VERSION</version></dependency>"
+  else
+    # Kafka 4.x resolves slf4j-api 1.7.x, so the 1.x binding (log4j-slf4j-impl), not log4j-slf4j2-impl.
+    logging="<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J2_VERSION</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J2_VERSION</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J2_VERSION</version></dependency>"
+  fi
+  local work="$DL/kafka-$KAFKA_VERSION/pom"
+  # kafka-tools -> connect-runtime -> a jetty artifact missing from Central: exclude it (not needed).
+  mvn_pom "$work" "<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version>
+  <exclusions><exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId></exclusion></exclusions></dependency>
+$logging"
+  rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
+  if ! mvn "${MVN_OPTS[@]}" -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$KAFKA_LIBS" >"$work/mvn.log" 2>&1; then
+    cat "$work/mvn.log" >&2; die "kafka: mvn dependency:copy-dependencies failed"
+  fi
+  # class index for scripts/kafka-admin.sh
+  for j in "$KAFKA_LIBS"/kafka*.jar; do unzip -Z1 "$j" 2>/dev/null; done | grep '\.class$' > "$KAFKA_LIBS/.classes" || true
+  touch "$KAFKA_LIBS/.complete"
+  log "kafka: $(ls "$KAFKA_LIBS" | wc -l) jars in $(elapsed "$t0")s"
+}
+
+apicurio_java() { # prints a java binary able to run APICURIO_VERSION
+  local need=17 j cand
+  [[ "$APICURIO_VERSION" == 3.0.* || "$APICURIO_VERSION" == 2.* ]] || need=21
+  for cand in "${APICURIO_JAVA_HOME:-}" "${JAVA_HOME:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")" /usr/lib/jvm/*; do
+    [[ -n "$cand" && -x "$cand/bin/java" ]] || continue
+    j="$(java_major "$cand/bin/java")"
+    if [[ -n "$j" && "$j" -ge "$need" ]]; then echo "$cand/bin/java"; return 0; fi
+  done
+  return 1
+}
+
+resolve_apicurio() {
+  # Apicurio 3.1+ is compiled for Java 21. Without a Java 21+ (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)
+  # fall back to 3.0.9, the newest 3.x that runs on Java 17.
+  if ! APICURIO_JAVA="$(apicurio_java)"; then
+    if [[ -z "${APICURIO_VERSION_EXPLICIT:-}" ]]; then
+      log "registry: no Java 21+ found for Apicurio $APICURIO_VERSION; falling back to 3.0.9 on Java 17"
+      APICURIO_VERSION=3.0.9
+      APICURIO_JAVA="$(apicurio_java)" || die "registry: no usable java"
+    else
+      die "registry: Apicurio $APICURIO_VERSION needs Java 21+; set APICURIO_JAVA_HOME"
+    fi
+  fi
+  APICURIO_DIR="$DL/apicurio-$APICURIO_VERSION"
+}
+
+fetch_apicurio() {
+  resolve_apicurio
+  [[ -f "$APICURIO_DIR/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "registry: mvn not found"
+  local t0; t0="$(now)"
+  log "registry: fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central"
+  rm -rf "$APICURIO_DIR"; mkdir -p "$APICURIO_DIR/tmp"
+  mvn_pom "$APICURIO_DIR" ""
+  if ! mvn "${MVN_OPTS[@]}" -f "$APICURIO_DIR/pom.xml" dependency:copy -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+        -DoutputDirectory="$APICURIO_DIR/tmp" >"$APICURIO_DIR/mvn.log" 2>&1; then
+    cat "$APICURIO_DIR/mvn.log" >&2; die "registry: mvn dependency:copy failed"
+  fi
+  tar xzf "$APICURIO_DIR"/tmp/*.tar.gz -C "$APICURIO_DIR"
+  rm -rf "$APICURIO_DIR/tmp"
+  touch "$APICURIO_DIR/.complete"
+  log "registry: unpacked in $(elapsed "$t0")s"
+}
+
+# ---------------------------------------------------------------- TLS
+ensure_tls() {
+  mkdir -p "$TLS"
+  if [[ -f "$TLS/server.pem" ]] && openssl x509 -checkend 86400 -noout -in "$TLS/server.crt" >/dev/null 2>&1 \
+     && openssl x509 -checkend 86400 -noout -in "$TLS/ca.pem" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "tls: creating local CA and server certificate (CN=localhost, SAN localhost/127.0.0.1)"
+  (
+    cd "$TLS"
+    rm -f ./*.pem ./*.crt ./*.key ./*.csr ./*.srl
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+      -subj "/CN=kafka-delta local test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt \
+      -days 30 -extfile server.ext 2>/dev/null
+    # Kafka PEM keystore: PKCS#8 key ("BEGIN PRIVATE KEY") followed by the chain
+    cat server.key server.crt ca.pem > server.pem
+    cat server.crt ca.pem > server-chain.crt
+    chmod 600 ca.key server.key server.pem
+  ) || die "tls: openssl failed"
+}
+
+# ---------------------------------------------------------------- kafka
+kafka_config() {
+  mkdir -p "$KDIR"
+  local jaas_users="user_${KAFKA_PLAIN_USER}=\"${KAFKA_PLAIN_PASSWORD}\""
+  cat > "$KDIR/server.properties" <<EOF
+# generated by scripts/services.sh
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+log.dirs=$KDIR/data
+
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required $jaas_users;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS/server.pem
+
+auto.create.topics.enable=true
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.check.interval.ms=5000
+EOF
+  # logging: 4.x = log4j2, 3.x = reload4j (log4j 1.2 API)
+  cat > "$KDIR/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $KDIR/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.req.name = kafka.request.logger
+logger.req.level = WARN
+EOF
+  cat > "$KDIR/log4j.properties" <<EOF
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$KDIR/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.request.logger=WARN
+EOF
+  cat > "$KDIR/tools-log4j2.properties" <<EOF
+status = warn
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+EOF
+  cat > "$KDIR/tools-log4j.properties" <<EOF
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+EOF
+  # client configs for admin tools over SASL_SSL
+  for mech in PLAIN SCRAM-SHA-512; do
+    local f="$KDIR/client-sasl-ssl-${mech,,}.properties" module user pass
+    if [[ $mech == PLAIN ]]; then module=org.apache.kafka.common.security.plain.PlainLoginModule; user=$KAFKA_PLAIN_USER; pass=$KAFKA_PLAIN_PASSWORD
+    else module=org.apache.kafka.common.security.scram.ScramLoginModule; user=$KAFKA_SCRAM_USER; pass=$KAFKA_SCRAM_PASSWORD; fi
+    cat > "$f" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=$mech
+sasl.jaas.config=$module required username="$user" password="$pass";
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS/ca.pem
+EOF
+  done
+}
+
+kafka_log_opts() {
+  if [[ "$KAFKA_VERSION" == 3.* ]]; then echo "-Dlog4j.configuration=file:$KDIR/$1log4j.properties"
+  else echo "-Dlog4j2.configurationFile=$KDIR/$1log4j2.properties"; fi
+}
+
+# kafka_tool CLASS ARGS... (used for format + readiness); TOOL_TIMEOUT=seconds (0 = none)
+kafka_tool() {
+  local cls="$1"; shift
+  # shellcheck disable=SC2046
+  timeout "${TOOL_TIMEOUT:-0}" java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true "$(kafka_log_opts tools-)" -cp "$KAFKA_LIBS/*" "$cls" "$@"
+}
+
+start_kafka() {
+  local pf="$KDIR/kafka.pid"
+  if pid_alive "$pf"; then log "kafka: already running (pid $(cat "$pf"))"; return 0; fi
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"; do
+    port_open "$p" && die "kafka: port $p is already in use by another process (override KAFKA_*PORT)"
+  done
+  command -v java >/dev/null || die "kafka: java not found"
+  fetch_kafka
+  ensure_tls
+  kafka_config
+  local t0; t0="$(now)"
+  if [[ -z "${KAFKA_KEEP_DATA:-}" ]]; then rm -rf "$KDIR/data"; fi
+  : > "$KDIR/server.log"; : > "$KDIR/kafka.out"
+  if [[ ! -f "$KDIR/data/meta.properties" ]]; then
+    local cid
+    # 16 random bytes, base64url (as StorageTool random-uuid); no leading '-' (argparse would take it as a flag)
+    cid="-"; while [[ "$cid" == -* ]]; do cid="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"; done
+    log "kafka: formatting storage (cluster id $cid, SCRAM user $KAFKA_SCRAM_USER)"
+    if ! kafka_tool kafka.tools.StorageTool format --cluster-id="$cid" -c "$KDIR/server.properties" --ignore-formatted \
+          --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+          >"$KDIR/format.log" 2>&1; then
+      fail kafka "$KDIR/format.log"
+    fi
+  fi
+  log "kafka: starting $KAFKA_VERSION (PLAINTEXT $HOST:$KAFKA_PORT, SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT)"
+  # shellcheck disable=SC2086
+  setsid nohup java $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Dkafka.logs.dir="$KDIR" \
+    "$(kafka_log_opts "")" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KDIR/server.properties" \
+    >"$KDIR/kafka.out" 2>&1 </dev/null &
+  echo $! > "$pf"
+  echo "$KAFKA_VERSION" > "$KDIR/version"
+  # readiness: listener open, then a real admin round-trip (TopicCommand --list)
+  local deadline=$(( $(date +%s) + START_TIMEOUT ))
+  until port_open "$KAFKA_PORT" && port_open "$KAFKA_SASL_SSL_PORT"; do
+    kill -0 "$(cat "$pf")" 2>/dev/null || fail kafka "$KDIR/kafka.out" "$KDIR/server.log"
+    (( $(date +%s) < deadline )) || fail kafka "$KDIR/kafka.out" "$KDIR/server.log"
+    sleep 0.2
+  done
+  until TOOL_TIMEOUT=30 kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" --list \
+        >"$KDIR/ready.log" 2>&1; do
+    kill -0 "$(cat "$pf")" 2>/dev/null || fail kafka "$KDIR/kafka.out" "$KDIR/server.log" "$KDIR/ready.log"
+    (( $(date +%s) < deadline )) || fail kafka "$KDIR/ready.log" "$KDIR/server.log"
+    sleep 0.5
+  done
+  log "kafka: ready in $(elapsed "$t0")s (pid $(cat "$pf"), log $KDIR/server.log)"
+}
+
+# ---------------------------------------------------------------- registry
+start_registry() {
+  local pf="$RDIR/registry.pid"
+  mkdir -p "$RDIR"
+  if pid_alive "$pf"; then log "registry: already running (pid $(cat "$pf"))"; return 0; fi
+  for p in "$REGISTRY_PORT" "$REGISTRY_MGMT_PORT"; do
+    port_open "$p" && die "registry: port $p is already in use by another process (override REGISTRY_*PORT)"
+  done
+  fetch_apicurio
+  local t0 jar; t0="$(now)"
+  if [[ -f "$APICURIO_DIR/quarkus-run.jar" ]]; then jar="$APICURIO_DIR/quarkus-run.jar"
+  else jar="$(ls "$APICURIO_DIR"/*-runner.jar 2>/dev/null | head -1)"; fi
+  [[ -n "$jar" && -f "$jar" ]] || die "registry: no runnable jar in $APICURIO_DIR"
+  log "registry: starting Apicurio $APICURIO_VERSION with $APICURIO_JAVA ($HOST:$REGISTRY_PORT)"
+  echo "$APICURIO_VERSION" > "$RDIR/version"
+  # ccompat ids = contentId (legacy-id-mode=false, the default): identical schema -> identical id,
+  # and /schemas/ids/{id} resolves the id written into the Confluent frame.
+  # shellcheck disable=SC2086
+  cd "$RDIR"   # Quarkus writes relative files (e.g. tmp) into the working dir
+  setsid nohup "$APICURIO_JAVA" $REGISTRY_HEAP_OPTS -XX:+ExitOnOutOfMemoryError \
+    -Dquarkus.http.host=$HOST -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dquarkus.management.host=$HOST -Dquarkus.management.port="$REGISTRY_MGMT_PORT" \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
+    -Dapicurio.datasource.url="$REGISTRY_DATASOURCE_URL" \
+    -Dapicurio.ccompat.legacy-id-mode.enabled=false \
+    -Dapicurio.rest.deletion.group.enabled=true \
+    -Dapicurio.rest.deletion.artifact.enabled=true \
+    -Dapicurio.rest.deletion.artifact-version.enabled=true \
+    -Dapicurio.storage.snapshot.location="$RDIR" \
+    -jar "$jar" >"$RDIR/registry.log" 2>&1 </dev/null &
+  echo $! > "$pf"
+  cd "$ROOT"
+  local deadline=$(( $(date +%s) + START_TIMEOUT ))
+  until curl -sf -o /dev/null "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects"; do
+    kill -0 "$(cat "$pf")" 2>/dev/null || fail registry "$RDIR/registry.log"
+    (( $(date +%s) < deadline )) || fail registry "$RDIR/registry.log"
+    sleep 0.25
+  done
+  log "registry: ready in $(elapsed "$t0")s (pid $(cat "$pf"), log $RDIR/registry.log)"
+}
+
+# ---------------------------------------------------------------- nginx
+start_nginx() {
+  local pf="$NDIR/nginx.pid"
+  mkdir -p "$NDIR/tmp"
+  if pid_alive "$pf"; then log "nginx: already running (pid $(cat "$pf"))"; return 0; fi
+  local ngx; ngx="$(command -v nginx || echo /usr/sbin/nginx)"
+  [[ -x "$ngx" ]] || die "nginx: not installed (apt-get install -y nginx)"
+  port_open "$REGISTRY_TLS_PORT" && die "nginx: port $REGISTRY_TLS_PORT is already in use (override REGISTRY_TLS_PORT)"
+  ensure_tls
+  local t0; t0="$(now)"
+  printf '%s:%s\n' "$SCHEMA_REGISTRY_USER" "$(openssl passwd -apr1 "$SCHEMA_REGISTRY_PASSWORD")" > "$NDIR/htpasswd"
+  cat > "$NDIR/nginx.conf" <<EOF
+# generated by scripts/services.sh
+worker_processes 1;
+pid $pf;
+error_log $NDIR/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log $NDIR/access.log;
+  client_body_temp_path $NDIR/tmp/body;
+  proxy_temp_path $NDIR/tmp/proxy;
+  fastcgi_temp_path $NDIR/tmp/fastcgi;
+  uwsgi_temp_path $NDIR/tmp/uwsgi;
+  scgi_temp_path $NDIR/tmp/scgi;
+  server {
+    listen $HOST:$REGISTRY_TLS_PORT ssl;
+    server_name localhost;
+    ssl_certificate $TLS/server-chain.crt;
+    ssl_certificate_key $TLS/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    auth_basic "schema-registry";
+    auth_basic_user_file $NDIR/htpasswd;
+    client_max_body_size 16m;
+    location / {
+      proxy_pass http://$HOST:$REGISTRY_PORT;
+      proxy_http_version 1.1;
+      proxy_set_header Host \$host:\$server_port;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header Authorization "";
+    }
+  }
+}
+EOF
+  : > "$NDIR/error.log"
+  "$ngx" -t -q -e "$NDIR/error.log" -p "$NDIR" -c "$NDIR/nginx.conf" >"$NDIR/nginx.out" 2>&1 \
+    || fail nginx "$NDIR/nginx.out" "$NDIR/error.log"
+  log "nginx: starting (https://$HOST:$REGISTRY_TLS_PORT -> registry, basic auth)"
+  setsid nohup "$ngx" -e "$NDIR/error.log" -p "$NDIR" -c "$NDIR/nginx.conf" -g 'daemon off;' \
+    >>"$NDIR/nginx.out" 2>&1 </dev/null &
+  local launcher=$!
+  local deadline=$(( $(date +%s) + 30 ))
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TLS/ca.pem" -u "$SCHEMA_REGISTRY_USER:$SCHEMA_REGISTRY_PASSWORD" \
+          "https://$HOST:$REGISTRY_TLS_PORT/apis/ccompat/v7/subjects")" == 200 ]]; do
+    kill -0 "$launcher" 2>/dev/null || fail nginx "$NDIR/nginx.out" "$NDIR/error.log"
+    (( $(date +%s) < deadline )) || fail nginx "$NDIR/nginx.out" "$NDIR/error.log"
+    sleep 0.2
+  done
+  echo "$launcher" > "$pf"   # daemon off: the launched process is the master
+  log "nginx: ready in $(elapsed "$t0")s (pid $launcher)"
+}
+
+# ---------------------------------------------------------------- env / status
+print_env() {
+  local py="$ROOT/.cache/venv/bin/python"
+  local kv=(
+    "KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT"
+    "KAFKA_SASL_SSL_BOOTSTRAP=$HOST:$KAFKA_SASL_SSL_PORT"
+    "KAFKA_CA_FILE=$TLS/ca.pem"
+    "KAFKA_PLAIN_USER=$KAFKA_PLAIN_USER"
+    "KAFKA_PLAIN_PASSWORD=$KAFKA_PLAIN_PASSWORD"
+    "KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER"
+    "KAFKA_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD"
+    "KAFKA_VERSION=$KAFKA_VERSION"
+    "KAFKA_LIBS=$KAFKA_LIBS"
+    "KAFKA_CLIENT_PLAIN_CONFIG=$KDIR/client-sasl-ssl-plain.properties"
+    "KAFKA_CLIENT_SCRAM_CONFIG=$KDIR/client-sasl-ssl-scram-sha-512.properties"
+    "SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"
+    "SCHEMA_REGISTRY_SECURE_URL=https://$HOST:$REGISTRY_TLS_PORT/apis/ccompat/v7"
+    "SCHEMA_REGISTRY_USER=$SCHEMA_REGISTRY_USER"
+    "SCHEMA_REGISTRY_PASSWORD=$SCHEMA_REGISTRY_PASSWORD"
+    "SCHEMA_REGISTRY_CA_FILE=$TLS/ca.pem"
+    "PYTHON=$py"
+  )
+  local l
+  for l in "${kv[@]}"; do printf '%s=%q\n' "${l%%=*}" "${l#*=}"; done
+}
+
+status() {
+  local rc=0 name pf detail
+  for name in kafka registry nginx; do
+    pf="$(piddir "$name")/$name.pid"
+    case $name in
+      kafka) detail="$KAFKA_VERSION PLAINTEXT $HOST:$KAFKA_PORT SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT";;
+      registry) detail="Apicurio $(cat "$RDIR/version" 2>/dev/null || echo "$APICURIO_VERSION") http://$HOST:$REGISTRY_PORT/apis/ccompat/v7";;
+      nginx) detail="https://$HOST:$REGISTRY_TLS_PORT (basic auth) -> registry";;
+    esac
+    if pid_alive "$pf"; then echo "$name: running (pid $(cat "$pf")) $detail"
+    else echo "$name: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+# ---------------------------------------------------------------- main
+cmd="${1:-}"; shift || true
+services=("$@"); [[ ${#services[@]} -gt 0 ]] || services=(kafka registry nginx)
+case "$cmd" in
+  up)
+    t_all="$(now)"
+    for s in "${services[@]}"; do
+      case $s in kafka) fetch_kafka;; registry) fetch_apicurio;; nginx) ;; *) die "unknown service $s";; esac
+    done
+    # Kafka and the registry are independent: start them in parallel, nginx after the registry.
+    pids=()
+    for s in "${services[@]}"; do
+      case $s in kafka) start_kafka & pids+=($!);; registry) start_registry & pids+=($!);; esac
+    done
+    rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    [[ $rc == 0 ]] || die "start-up failed (see above); other services were left as they are"
+    for s in "${services[@]}"; do [[ $s == nginx ]] && start_nginx; done
+    mkdir -p "$RUN"; print_env > "$RUN/services.env"
+    log "up in $(elapsed "$t_all")s; env: bash scripts/services.sh env  (also $RUN/services.env)"
+    ;;
+  down)
+    for (( i=${#services[@]}-1; i>=0; i-- )); do
+      s="${services[$i]}"
+      case $s in kafka|registry|nginx) stop_pid "$s" "$(piddir "$s")/$s.pid";; *) die "unknown service $s";; esac
+      if [[ $s == kafka ]]; then rm -f "$KDIR/version"; fi
+    done
+    ;;
+  status) status ;;
+  env) print_env ;;
+  fetch) fetch_kafka; fetch_apicurio ;;
+  *) sed -n '2,16p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+esac
