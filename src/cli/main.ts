@@ -3,13 +3,14 @@
  * whole job on an embedded default. This is the composition root: the only place in `src/` that picks layers.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Logger, Runtime, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runStream } from "../pipeline/stream.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
 import { liveLayers } from "./live.ts"
+import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
 let exitCode = 0
@@ -85,9 +86,38 @@ const demo = Command.make(
   }
 ).pipe(Command.withDescription("Run the job on an in-memory Kafka and registry with generated events, writing a real Delta table"))
 
+const vacuumCommand = Command.make(
+  "vacuum",
+  {
+    table: Flag.String("table").pipe(Flag.withDescription("Table location (or give --environment and --topic)"), Flag.optional),
+    environment: Flag.String("environment").pipe(Flag.withDescription("Environment of the job whose table to vacuum"), Flag.optional),
+    topic: Flag.String("topic").pipe(Flag.withDescription("Topic of the job whose table to vacuum"), Flag.optional),
+    environmentsDir: Flag.String("environments-dir").pipe(Flag.withDescription("Directory of environment files"), Flag.withDefault("environments")),
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("List the unreferenced files, delete nothing"), Flag.withDefault(false)),
+    retentionHours: Flag.Int("retention-hours").pipe(
+      Flag.withDescription("Only delete unreferenced files older than this (default 168, one week)"),
+      Flag.withSchema(Positive),
+      Flag.withDefault(168)
+    ),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      vacuum({
+        table: Option.getOrUndefined(flags.table),
+        environment: Option.getOrUndefined(flags.environment),
+        topic: Option.getOrUndefined(flags.topic),
+        environmentsDir: flags.environmentsDir,
+        dryRun: flags.dryRun,
+        retentionHours: flags.retentionHours
+      }),
+      flags.verbose
+    )
+).pipe(Command.withDescription("List (--dry-run) or delete data files no commit references, e.g. from a batch that crashed before its commit"))
+
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo])
+  Command.withSubcommands([run, demo, vacuumCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */

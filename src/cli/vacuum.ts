@@ -1,0 +1,55 @@
+/**
+ * `kafka-delta vacuum`: finds data files under a table that no commit references — left by batches that were
+ * written but never committed (a crash between the Parquet write and the Delta commit) — and, unless
+ * `--dry-run`, deletes those older than the retention period. Files of the current snapshot and of unexpired
+ * tombstones, and everything under `_delta_log` or other hidden paths, are never touched.
+ */
+import { Effect } from "effect"
+import * as NodePath from "node:path"
+import { localStorage } from "../../layers/delta-sink/filesystem.ts"
+import * as ConfigFile from "../../layers/config/environment-file.ts"
+import { vacuumDryRun } from "../delta/vacuum.ts"
+
+/** Which table, and what to do. */
+export interface VacuumOptions {
+  /** A table location; or the job's table when `environment` and `topic` are given. */
+  readonly table: string | undefined
+  readonly environment: string | undefined
+  readonly topic: string | undefined
+  readonly environmentsDir: string
+  readonly dryRun: boolean
+  readonly retentionHours: number
+}
+
+/** Lists (and unless dry-run deletes) the table's unreferenced files; prints one line per file and a total. */
+export const vacuum = (options: VacuumOptions) =>
+  Effect.gen(function*() {
+    let location = options.table
+    let name = location
+    if (location === undefined) {
+      if (options.environment === undefined || options.topic === undefined) {
+        return yield* Effect.fail({ _tag: "UsageError", message: "vacuum needs --table <path>, or --environment and --topic" })
+      }
+      const job = yield* ConfigFile.make({
+        environmentsDir: options.environmentsDir,
+        environment: options.environment,
+        topic: options.topic,
+        trigger: "available-now"
+      })
+      location = job.table.location
+      name = job.table.name
+    }
+    const storage = localStorage(NodePath.resolve(location), name)
+    const cutoff = Date.now() - options.retentionHours * 3_600_000
+    const orphans = yield* vacuumDryRun(storage, options.dryRun ? Date.now() : cutoff)
+    let bytes = 0
+    for (const file of orphans) {
+      bytes += file.size
+      if (!options.dryRun) yield* storage.delete(file.path)
+      yield* Effect.sync(() => process.stdout.write(`${options.dryRun ? "would delete" : "deleted"} ${file.path} (${file.size} bytes)\n`))
+    }
+    yield* Effect.logInfo(
+      `${orphans.length} unreferenced file(s), ${bytes} bytes ${options.dryRun ? "found (dry run, nothing deleted)" : `deleted (older than ${options.retentionHours} h)`} in ${location}`
+    )
+    return orphans.length
+  })
