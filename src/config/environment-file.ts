@@ -73,6 +73,8 @@ export const DeltaSection = Schema.Struct({
   warehouse: Schema.NonEmptyString,
   catalog: Schema.NonEmptyString,
   schema: Schema.NonEmptyString,
+  /** The table name; by default the topic, lower-cased, other characters as `_`. */
+  table: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isPattern(/^[a-z0-9_]+$/)))),
   partitionBy: Schema.optionalKey(Schema.Array(Schema.String)),
   targetFileSize: Schema.optionalKey(PositiveInt),
   checkpointInterval: Schema.optionalKey(PositiveInt)

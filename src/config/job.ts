@@ -31,7 +31,7 @@ export interface JobOptions {
 
 /** Resolves the job of `options.topic` in `file`. */
 export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfig => {
-  const table = tableNameOf(options.topic)
+  const table = file.delta.table ?? tableNameOf(options.topic)
   const location = NodePath.resolve(options.baseDirectory, file.delta.warehouse, file.delta.catalog, file.delta.schema)
   const streamId = `${file.environment}_${options.topic}`
   const retry = file.stream.retry ?? defaultRetry

@@ -27,6 +27,7 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "delta.warehouse": "string",
   "delta.catalog": "string",
   "delta.schema": "string",
+  "delta.table": "string",
   "delta.partitionBy": "json",
   "delta.targetFileSize": "number",
   "delta.checkpointInterval": "number",

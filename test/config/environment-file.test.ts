@@ -146,6 +146,16 @@ describe("environment files", () => {
       assert.strictEqual(job.kafka.caFile, "/etc/ca.pem")
     }))
 
+  it.effect("delta.table overrides the table name derived from the topic", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      const job = yield* load(dir, "uat", { KAFKA_DELTA_DELTA_TABLE: "all_orders" })
+      assert.strictEqual(job.table.name, "tc_uc_uat.kafka_raw.all_orders")
+      assert.strictEqual(job.kafkaTopic, "uat.Orders.V1")
+      const bad = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_DELTA_TABLE: "All-Orders" }))
+      expect(bad.message).toContain("delta.table")
+    }))
+
   it.effect("a bad override value is reported at its key", () =>
     Effect.gen(function*() {
       const dir = yield* withFile("uat.json", validFile)
