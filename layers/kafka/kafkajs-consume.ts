@@ -38,9 +38,12 @@ export interface BufferState {
 
 /** Fetch sizes, buffering and rebalance timing of `consume`. */
 export interface ConsumeTuning {
-  /** Bytes per fetch request (default 64 MiB). */
+  /** Bytes per fetch request (default 32 MiB). */
   readonly maxBytes?: number | undefined
-  /** Bytes per partition per fetch (default 16 MiB). */
+  /**
+   * Bytes per partition per fetch (default 4 MiB). Larger did not read faster on localhost (about 330k
+   * records/s of 200 bytes either way: kafkajs's decoding is the limit) but buffers more.
+   */
   readonly maxBytesPerPartition?: number | undefined
   /** How long the broker may wait for data before answering a fetch (default 500 millis). */
   readonly maxWaitTime?: Duration.Input | undefined
@@ -297,8 +300,8 @@ export const consumeStream = (
     const groupId = `${context.groupIdPrefix}-${randomUUID()}`
     const created = context.kafka.consumer({
       groupId,
-      maxBytes: tuning.maxBytes ?? 64 * 1024 * 1024,
-      maxBytesPerPartition: tuning.maxBytesPerPartition ?? 16 * 1024 * 1024,
+      maxBytes: tuning.maxBytes ?? 32 * 1024 * 1024,
+      maxBytesPerPartition: tuning.maxBytesPerPartition ?? 4 * 1024 * 1024,
       maxWaitTimeInMs: millis(tuning.maxWaitTime, "500 millis"),
       metadataMaxAge: millis(tuning.metadataMaxAge, "30 seconds"),
       sessionTimeout: millis(tuning.sessionTimeout, "30 seconds"),
