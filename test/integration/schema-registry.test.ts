@@ -3,11 +3,14 @@
  * and the nginx proxy in front of it (HTTPS + basic auth), both from `bash scripts/services.sh up`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { beforeEach } from "vitest"
+import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as HttpRegistry from "../../layers/schema-registry/http.ts"
-import type { SchemaRegistry } from "../../src/services/SchemaRegistry.ts"
+import * as MemorySecrets from "../../layers/secrets/memory.ts"
+import { SchemaRegistry } from "../../src/services/SchemaRegistry.ts"
+import { testJob } from "../layers/support/job.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
 
 let env: ServicesEnv
@@ -59,6 +62,21 @@ describe("HTTP SchemaRegistry (integration, registry and nginx from scripts/serv
       password: Redacted.make(env.schemaRegistryPassword),
       caFile: env.schemaRegistryCaFile
     }, roundTrip))
+
+  it.live("layerConfig: the job's schemaRegistry section with secrets and CA file", () => {
+    const job = testJob({
+      schemaRegistry: {
+        url: env.schemaRegistrySecureUrl,
+        username: { secret: "sr-key" },
+        password: { secret: "sr-secret" },
+        caFile: env.schemaRegistryCaFile
+      }
+    })
+    const secrets = { "test-scope": { "sr-key": env.schemaRegistryUser, "sr-secret": env.schemaRegistryPassword } }
+    return SchemaRegistry.use(roundTrip).pipe(
+      Effect.provide(HttpRegistry.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
+    )
+  })
 
   it.live("a wrong password is RegistryAuthError naming the user, without the secret", () =>
     Effect.gen(function*() {
