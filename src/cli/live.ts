@@ -10,7 +10,9 @@ import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
+import { retryTransient } from "../pipeline/retry.ts"
 import { Config } from "../services/Config.ts"
+import { KafkaSource } from "../services/KafkaSource.ts"
 import { Secrets } from "../services/Secrets.ts"
 
 /** The Secrets layer the job's `secrets.provider` names. */
@@ -28,12 +30,24 @@ export const deltaSinkLayer = Layer.unwrap(
     DeltaSinkFile.layer(job._tag === "Some" ? job.value.writer : {}))
 )
 
+/**
+ * The kafkajs source, connected on the job's retry schedule: an unreachable broker at start-up is as transient
+ * as one lost mid-stream, while bad credentials fail at once.
+ */
+export const kafkaSourceLayer = Layer.effect(
+  KafkaSource,
+  Effect.gen(function*() {
+    const job = yield* Config
+    return yield* retryTransient("connecting to Kafka", job.stream.retry, Effect.flatMap(KafkaJs.optionsFromConfig, KafkaJs.make))
+  })
+)
+
 /** Every service of a run, for the job selected by `options`. */
 export const liveLayers = (options: ConfigFile.EnvironmentFileOptions) => {
   const config = ConfigFile.layer(options)
   const withSecrets = Layer.provideMerge(secretsLayer, config)
   return Layer.mergeAll(
-    KafkaJs.layerConfig,
+    kafkaSourceLayer,
     RegistryHttp.layerConfig,
     CheckpointStoreFile.layerConfig,
     deltaSinkLayer
