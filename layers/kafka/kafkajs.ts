@@ -84,7 +84,7 @@ export const toSourceError = (error: unknown, context: ErrorContext): KafkaAuthE
   const chain = errorChain(error)
   const messages = chain.map((e) => (typeof e["message"] === "string" ? e["message"] : "")).filter((m) => m.length > 0)
   const unique = messages.filter((message, i) => !messages.slice(0, i).some((earlier) => earlier.includes(message)))
-  const reason = context.scrub(unique.join(": ") || String(error))
+  const reason = context.scrub(unique.join(": ") || String(error)).replace(/\s*\n\s*/g, " ")
   const broker = chain.map((e) => e["broker"]).find((b): b is string => typeof b === "string") ??
     context.lastBroker() ?? context.brokers
   if (chain.some((e) => e["name"] === "KafkaJSSASLAuthenticationError" || e["type"] === "SASL_AUTHENTICATION_FAILED")) {

@@ -102,7 +102,15 @@ export const make = Effect.fnUntraced(function*(
   options: HttpRegistryOptions
 ): Effect.fn.Return<SchemaRegistry["Service"], ConfigFileError, Scope.Scope> {
   const registry = displayUrl(options.url)
-  const parsed = new URL(options.url)
+  const badUrl = new ConfigFileError({
+    file: registry,
+    problems: [{
+      path: "schemaRegistry.url",
+      problem: "not an http(s) URL; expected e.g. https://registry:8081 or http://host:8080/apis/ccompat/v7"
+    }]
+  })
+  const parsed = yield* Effect.try({ try: () => new URL(options.url), catch: () => badUrl })
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return yield* badUrl
   const username = options.username ?? (parsed.username === "" ? undefined : decodeURIComponent(parsed.username))
   const password = options.password ??
     (parsed.password === "" ? undefined : Redacted.make(decodeURIComponent(parsed.password)))
@@ -119,7 +127,8 @@ export const make = Effect.fnUntraced(function*(
   const scrub = (text: string): string =>
     secretText === undefined || secretText.length === 0 ? text : text.split(secretText).join("<redacted>")
 
-  const unavailable = (reason: string) => new RegistryUnavailableError({ registry, reason: scrub(reason) })
+  const unavailable = (reason: string) =>
+    new RegistryUnavailableError({ registry, reason: scrub(reason).replace(/\s*\n\s*/g, " ") })
 
   const attempt = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<Answer, RegistryError> =>
     Effect.gen(function*() {

@@ -173,6 +173,15 @@ describe("HTTP SchemaRegistry (unit, fake registry on a local server)", () => {
       }
     }))
 
+  it.live("a URL that is not one is a configuration error naming the key", () =>
+    Effect.gen(function*() {
+      for (const url of ["registry:8081", "not a url"]) {
+        const error = yield* Effect.flip(withRegistry({ url }, () => Effect.void))
+        assert.strictEqual(error._tag, "ConfigFileError")
+        assert.include(error.message, "schemaRegistry.url")
+      }
+    }))
+
   it.live("a missing CA file is a configuration error naming the file", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(withRegistry({ url: secured.url, caFile: "/nonexistent/ca.pem" }, () => Effect.void))
