@@ -22,7 +22,7 @@ command -v "$BASE_PY" >/dev/null || { log "no $BASE_PY on PATH (set PYTHON_BIN)"
 want="$( { cat "$REQ"; "$BASE_PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
 
 if [[ -x "$VENV/bin/python" ]] && [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$want" ]] \
-   && "$VENV/bin/python" -c 'import deltalake, pyarrow, confluent_kafka' 2>/dev/null; then
+   && "$VENV/bin/python" -c 'import os, deltalake, pyarrow, confluent_kafka; os._exit(0)' 2>/dev/null; then
   log "venv up to date ($VENV)"
 else
   if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
@@ -40,7 +40,9 @@ import deltalake, pyarrow, confluent_kafka, fastavro
 from confluent_kafka.schema_registry.avro import AvroSerializer  # needs the [avro] extra
 print("deltalake", deltalake.__version__, "pyarrow", pyarrow.__version__,
       "confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0],
-      "fastavro", fastavro.__version__)
+      "fastavro", fastavro.__version__, flush=True)
+import os
+os._exit(0)  # delta-rs's runtime threads can abort a normal interpreter shutdown (SIGABRT)
 EOF
   echo "$want" > "$STAMP"
 fi
