@@ -3,9 +3,10 @@
  * whole job on an embedded default. This is the composition root: the only place in `src/` that picks layers.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runStream } from "../pipeline/stream.ts"
+import { Config } from "../services/Config.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
@@ -35,6 +36,28 @@ const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: bo
     Effect.provide(Logger.layer([humanLogger]))
   )
 
+/**
+ * After SIGTERM or SIGINT the stream is interrupted and an in-flight commit runs to its end; if that takes longer
+ * than `stream.gracePeriod` the process leaves with status 1. Nothing is half-committed either way: a commit
+ * file is created whole or not at all, and an abandoned batch is read again next run.
+ */
+const armGracePeriod = (millis: number): void => {
+  const arm = (signal: string) => {
+    setTimeout(() => {
+      process.stderr.write(`kafka-delta: the in-flight commit did not finish within the grace period of ${millis / 1000} s after ${signal}; leaving it (its batch is read again next run)\n`)
+      process.exit(1)
+    }, millis).unref()
+  }
+  process.once("SIGTERM", () => arm("SIGTERM"))
+  process.once("SIGINT", () => arm("SIGINT"))
+}
+
+const runWithGracePeriod = Effect.gen(function*() {
+  const job = yield* Config
+  armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
+  return yield* runStream({ codec: avroCodec, reporter: logReporter })
+})
+
 const run = Command.make(
   "run",
   {
@@ -49,7 +72,7 @@ const run = Command.make(
   },
   (flags) =>
     runReporting(
-      runStream({ codec: avroCodec, reporter: logReporter }).pipe(
+      runWithGracePeriod.pipe(
         Effect.provide(liveLayers({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
       flags.verbose
@@ -77,7 +100,7 @@ const demo = Command.make(
       trigger: flags.trigger
     }
     return runReporting(
-      runStream({ codec: avroCodec, reporter: logReporter }).pipe(
+      runWithGracePeriod.pipe(
         Effect.provide(Layer.unwrap(Effect.sync(() => demoLayers(options)))),
         Effect.andThen(demoEpilogue(options))
       ),
