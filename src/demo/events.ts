@@ -4,6 +4,7 @@
  * for a seed, so runs and benchmarks can be compared, and frames each value the way Confluent producers do.
  */
 import avro from "avsc"
+import { twosComplementFromBigInt } from "../avro/decoder.ts"
 
 /** The demo event's Avro schema (registered as `<topic>-value`). */
 export const demoEventSchema = {
@@ -60,17 +61,6 @@ export interface DemoEvent {
 
 const encoderType = avro.Type.forSchema(demoEventSchema as unknown as avro.Schema)
 
-/** Big-endian two's complement bytes of `value`, as Avro's decimal logical type stores it. */
-export const decimalBytes = (value: bigint): Buffer => {
-  const bytes: Array<number> = []
-  let v = value
-  do {
-    bytes.unshift(Number(v & 0xffn))
-    v >>= 8n
-  } while (!((v === 0n && (bytes[0]! & 0x80) === 0) || (v === -1n && (bytes[0]! & 0x80) !== 0)))
-  return Buffer.from(bytes)
-}
-
 /** Frames an Avro body Confluent-style: magic byte 0, schema id as a 4-byte big-endian int. */
 export const frame = (schemaId: number, body: Uint8Array): Buffer => {
   const out = Buffer.allocUnsafe(5 + body.length)
@@ -83,7 +73,7 @@ export const frame = (schemaId: number, body: Uint8Array): Buffer => {
 /** Encodes `event` as a framed Confluent Avro value. */
 export const encodeDemoEvent = (schemaId: number, event: DemoEvent): Buffer => {
   const { amountCents, ...rest } = event
-  return frame(schemaId, encoderType.toBuffer({ ...rest, amount: decimalBytes(amountCents) }))
+  return frame(schemaId, encoderType.toBuffer({ ...rest, amount: twosComplementFromBigInt(amountCents) }))
 }
 
 const cities = ["Berlin", "Zürich", "Łódź", "São Paulo", "Kyoto", "Oslo", "Nairobi", "Montréal"]
