@@ -19,7 +19,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, planStart } from "./positions.ts"
+import { appIdPrefixOf, partitionOfAppId, planStart } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryTransient } from "./retry.ts"
 
@@ -43,6 +43,11 @@ export interface RunOptions {
   readonly reporter?: ProgressReporter
   /** Fetches queued per partition actor (default 4). */
   readonly mailboxSize?: number
+}
+
+/** What outlives a retried session within one run. */
+interface RunState {
+  targets?: Map<number, number>
 }
 
 interface Totals {
@@ -76,7 +81,8 @@ export const runStream = (options: RunOptions = {}) =>
     yield* checkpoint.acquire
     const startedAt = Date.now()
     const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
-    const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals)).pipe(
+    const runState: RunState = {}
+    const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals, runState)).pipe(
       Effect.onInterrupt(() => reporter.stopping)
     )
     const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
@@ -84,7 +90,7 @@ export const runStream = (options: RunOptions = {}) =>
     return summary
   }))
 
-const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals) =>
+const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals, run: RunState) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
     const sink = yield* DeltaSink
@@ -116,13 +122,15 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       table: new Map(start.committed),
       deadLetterTable: new Map(
         [...deadLetterTxns].flatMap(([appId, version]) => {
-          const partition = Number(appId.slice(prefix.length))
-          return Number.isInteger(partition) ? [[partition, version] as const] : []
+          const partition = partitionOfAppId(job.streamId, appId)
+          return partition === undefined ? [] : [[partition, version] as const]
         })
       )
     }
     const availableNow = job.stream.trigger === "available-now"
-    const targets = new Map(partitions.map((range) => [range.partition, range.latest]))
+    // available-now drains to the offsets seen when the run started, also when a session is retried
+    run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
+    const targets = run.targets
     const lastPlan = Option.getOrUndefined(state.lastPlan)
     const lastCommit = Option.getOrUndefined(state.lastCommit)
     let nextBatchId = lastPlan === undefined ? 0 : lastCommit !== undefined && lastCommit.batchId === lastPlan.batchId ? lastPlan.batchId + 1 : lastPlan.batchId
