@@ -1,6 +1,8 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option } from "effect"
-import { demoEvent, encodeDemoEvent } from "../../src/demo/events.ts"
+import avro from "avsc"
+import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
+import { twosComplementFromBigInt } from "../../src/avro/decoder.ts"
+import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/events.ts"
 import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
 import type { CrashPoint } from "../../layers/delta-sink/memory.ts"
 import { duplicates, sorted, testJob, World } from "../support/memory-pipeline.ts"
@@ -235,6 +237,52 @@ describe("pipeline on the in-memory layers", () => {
       yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
       assert.isTrue(world.offsetsIn(orders).some((o) => o.startsWith("2:")))
+    }))
+
+  it.live("a registry outage is waited out on the retry schedule; no record is dead-lettered because of it", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(100)
+      world.registry.available = false
+      const job = testJob({ onBadRecord: "dead-letter", retry: { initialDelay: Duration.millis(20), maxDelay: Duration.millis(50), maxAttempts: 20 } })
+      const fiber = yield* Effect.forkChild(world.run(job))
+      yield* Effect.sleep("150 millis")
+      assert.deepStrictEqual(world.offsetsIn(orders), [])
+      world.registry.available = true
+      const summary = yield* Fiber.join(fiber)
+      assert.strictEqual(summary.deadLettered, 0)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.strictEqual(world.delta.tables.get(deadLetters), undefined)
+    }))
+
+  it.live("an outage longer than the retry schedule stops the run with the registry's error", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      world.registry.available = false
+      const error = yield* Effect.flip(world.run(testJob()))
+      assert.strictEqual(error._tag, "RegistryUnavailableError")
+    }))
+
+  it.live("a writer schema whose field changes type stops the stream naming the field, before anything is written", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      yield* world.run(testJob())
+      const changed = {
+        ...demoEventSchema,
+        fields: demoEventSchema.fields.map((f) => (f.name === "quantity" ? { name: "quantity", type: "string" } : f))
+      }
+      const id = world.registry.register("test.orders-value", JSON.stringify(changed))
+      const avsc = avro.Type.forSchema(changed as never)
+      const { amountCents, ...event } = demoEvent(7, 50)
+      const body = avsc.toBuffer({ ...event, quantity: "many", amount: twosComplementFromBigInt(amountCents) })
+      world.produceRaw(0, Buffer.concat([Buffer.from([0, 0, 0, 0, id]), body]))
+      const error = yield* Effect.flip(world.run(testJob({ onBadRecord: "dead-letter" })))
+      assert.strictEqual(error._tag, "SchemaMismatchError")
+      expect(error.message).toContain("quantity")
+      assert.strictEqual(world.delta.tables.get(orders)!.commits.length, 1)
+      assert.strictEqual(world.delta.tables.get(deadLetters), undefined)
     }))
 
   it.live("schema ids are looked up once per id, not per record", () =>
