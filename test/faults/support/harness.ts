@@ -58,7 +58,6 @@ export interface Scenario {
   readonly table: string
   readonly deadLetterTable: string
   readonly checkpoint: string
-  readonly appPrefix: string
   readonly produced: Array<Produced>
 }
 
@@ -98,7 +97,6 @@ export const scenario = (name: string, overrides: { stream?: object; delta?: obj
     table,
     deadLetterTable: `${table}_dead_letter`,
     checkpoint: NodePath.join(dir, "checkpoints", `Faults_${topic}`),
-    appPrefix: `Faults_${topic}-p`,
     produced: []
   }
 }
@@ -227,11 +225,11 @@ export interface Check {
   readonly rows: number
   readonly expected: number
   readonly duplicates: number
-  readonly duplicateSample: ReadonlyArray<[number, number]>
+  readonly duplicateSample: ReadonlyArray<[string, number, number]>
   readonly missing: number
-  readonly missingSample: ReadonlyArray<[number, number]>
+  readonly missingSample: ReadonlyArray<[string, number, number]>
   readonly unexpected: number
-  readonly unexpectedSample: ReadonlyArray<[number, number]>
+  readonly unexpectedSample: ReadonlyArray<[string, number, number]>
   readonly version: number
   readonly txn: Record<string, number | null>
   readonly expectedTxn: Record<string, number>
@@ -242,11 +240,15 @@ export interface Check {
 }
 
 /** Reads the scenario's table with delta-rs and compares it with everything produced (scripts/faults/check_table.py). */
-export const check = async (s: Scenario, options: { deadLetter?: boolean; lost?: Record<number, number>; produced?: ReadonlyArray<Produced>; table?: string; appPrefix?: string } = {}): Promise<Check> => {
-  const args = ["--table", options.table ?? s.table, "--app-prefix", options.appPrefix ?? s.appPrefix]
+export const check = async (
+  s: Scenario,
+  options: { deadLetter?: boolean; lost?: Record<string, number>; produced?: ReadonlyArray<Produced>; table?: string; uptoTxn?: boolean } = {}
+): Promise<Check> => {
+  const args = ["--table", options.table ?? s.table, "--environment", "Faults"]
   for (const p of options.produced ?? s.produced) args.push("--produced", p.file)
   if (options.deadLetter === true) args.push("--dead-letter", s.deadLetterTable)
-  for (const [p, offset] of Object.entries(options.lost ?? {})) args.push("--lost", `${p}:${offset}`)
+  for (const [where, offset] of Object.entries(options.lost ?? {})) args.push("--lost", `${where}:${offset}`)
+  if (options.uptoTxn === true) args.push("--upto-txn")
   const result = await runPython("scripts/faults/check_table.py", args)
   if (result.status !== 0) throw new Error(`delta-rs checker failed on ${options.table ?? s.table}: ${result.stderr}`)
   return JSON.parse(result.stdout) as Check
