@@ -1,0 +1,209 @@
+/**
+ * `npm run bench`: kafka-delta against Spark Structured Streaming on the same machine, data and trigger.
+ *
+ * Per pair: N demo records are produced to a fresh 6-partition topic (confluent-kafka, pre-encoded bodies framed
+ * with the id the registry gave the schema), then `kafka-delta run --trigger available-now` and a PySpark job
+ * (Kafka source, `from_avro` after stripping the Confluent header, availableNow, Delta sink) each drain it into
+ * their own table, in alternating order; delta-rs then checks both tables hold the same rows. After the pairs,
+ * the ceilings (scripts/bench/ceilings.ts) run on the last topic, and optionally a backlog run checks that
+ * kafka-delta's peak RSS stays under a bound. Writes reports/bench.json and reports/bench.md.
+ *
+ * Options (flags or env): --n / BENCH_N (2,000,000), --pairs / BENCH_PAIRS (3), --quick (200k records, 2 pairs),
+ * --partitions (6), --no-spark, --no-ceilings, --backlog=N / BENCH_BACKLOG (0: no backlog run),
+ * --rss-bound-mib (512), --max-batch-records (1,000,000), --max-batch-bytes (default of the job config),
+ * --node-flags="..." (extra flags for kafka-delta's node, e.g. --cpu-prof), --keep (keep tables and topics),
+ * --tag=name (the report files are reports/bench[-name].{json,md}).
+ */
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as NodePath from "node:path"
+import { ensureBodies, schemaFile } from "./data.ts"
+import { type Measured, measure } from "./measure.ts"
+import { type EngineRun, type PairResult, writeReports } from "./report.ts"
+
+const root = NodePath.resolve(import.meta.dirname, "../..")
+const args = new Map(process.argv.slice(2).map((arg) => {
+  const [key, ...rest] = arg.replace(/^--/, "").split("=")
+  return [key!, rest.length === 0 ? "true" : rest.join("=")] as const
+}))
+const option = (name: string, env: string, fallback: string): string => args.get(name) ?? process.env[env] ?? fallback
+const quick = args.has("quick")
+const options = {
+  n: Number(option("n", "BENCH_N", quick ? "200000" : "2000000")),
+  pairs: Number(option("pairs", "BENCH_PAIRS", quick ? "2" : "3")),
+  partitions: Number(option("partitions", "BENCH_PARTITIONS", "6")),
+  spark: !args.has("no-spark") && process.env["BENCH_SPARK"] !== "0",
+  ceilings: !args.has("no-ceilings") && process.env["BENCH_CEILINGS"] !== "0",
+  backlog: Number(option("backlog", "BENCH_BACKLOG", "0")),
+  rssBoundMiB: Number(option("rss-bound-mib", "BENCH_RSS_BOUND_MIB", "512")),
+  maxBatchRecords: Number(option("max-batch-records", "BENCH_MAX_BATCH_RECORDS", "1000000")),
+  maxBatchBytes: option("max-batch-bytes", "BENCH_MAX_BATCH_BYTES", ""),
+  nodeFlags: option("node-flags", "BENCH_NODE_FLAGS", "").split(" ").filter((f) => f.length > 0),
+  keep: args.has("keep"),
+  tag: option("tag", "BENCH_TAG", "")
+}
+
+// the services' connection settings, unless the caller exported them already
+if (process.env["SCHEMA_REGISTRY_URL"] === undefined || process.env["PYTHON"] === undefined) {
+  const lines = execFileSync("bash", [NodePath.join(root, "scripts/services.sh"), "env"], { encoding: "utf8" }).split("\n")
+  for (const line of lines) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim())
+    if (match !== null) process.env[match[1]!] = match[2]!.replace(/^["']|["']$/g, "")
+  }
+}
+const bootstrap = process.env["KAFKA_BOOTSTRAP"] ?? "127.0.0.1:9092"
+const registry = process.env["SCHEMA_REGISTRY_URL"]!
+const python = process.env["PYTHON"] ?? NodePath.join(root, ".cache/venv/bin/python")
+const runId = `${new Date().toISOString().replace(/[-:T.Z]/g, "").slice(0, 14)}_${process.pid}`
+const workDir = NodePath.join(root, ".tmp/bench", runId)
+Fs.mkdirSync(workDir, { recursive: true })
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`)
+
+const json = <A>(text: string): A => JSON.parse(text.trim().split("\n").filter((l) => l.startsWith("{")).at(-1) ?? "null") as A
+
+const produce = async (topic: string, n: number) => {
+  const bodies = await ensureBodies(n)
+  const out = execFileSync(python, [NodePath.join(root, "scripts/bench/produce.py"), bootstrap, registry, topic, schemaFile(), bodies.file, String(options.partitions)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 64 * 1024 * 1024
+  })
+  return json<{ schemaId: number; records: number; bytes: number; seconds: number }>(out)
+}
+
+const deleteTopic = (topic: string) => {
+  try {
+    execFileSync(python, ["-c", `from confluent_kafka.admin import AdminClient\nimport sys\n[f.result(60) for f in AdminClient({"bootstrap.servers": sys.argv[1]}).delete_topics([sys.argv[2]]).values()]`, bootstrap, topic], { stdio: "ignore" })
+  } catch { /* the broker may have been restarted (wiped) meanwhile */ }
+}
+
+const runKafkaDelta = async (topic: string, dir: string): Promise<EngineRun> => {
+  const environments = NodePath.join(dir, "environments")
+  Fs.mkdirSync(environments, { recursive: true })
+  Fs.writeFileSync(NodePath.join(environments, "bench.json"), JSON.stringify({
+    environment: "Bench",
+    kafka: { bootstrapServers: bootstrap, securityProtocol: "PLAINTEXT", caFile: null, topicPrefix: "", groupIdPrefix: "kafka-delta-bench" },
+    schemaRegistry: { url: registry },
+    secrets: { scope: "bench", provider: "env" },
+    delta: { warehouse: NodePath.join(dir, "lakehouse"), catalog: "bench", schema: "raw" },
+    checkpoints: NodePath.join(dir, "checkpoints"),
+    stream: {
+      startingOffsets: "earliest",
+      failOnDataLoss: true,
+      maxBatchRecords: options.maxBatchRecords,
+      ...(options.maxBatchBytes === "" ? {} : { maxBatchBytes: Number(options.maxBatchBytes) }),
+      maxBatchInterval: "5 seconds",
+      onBadRecord: "fail"
+    }
+  }, null, 2))
+  const measured = await measure([
+    process.execPath,
+    ...options.nodeFlags,
+    NodePath.join(root, "src/cli/bin.ts"),
+    "run", "--environment", "Bench", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"
+  ], { cwd: dir, log: NodePath.join(dir, "kafka-delta.log") })
+  if (measured.exitCode !== 0) throw new Error(`kafka-delta failed (${measured.exitCode}): ${measured.stderr.slice(-2000)}`)
+  return { ...figures(measured), table: NodePath.join(dir, "lakehouse/bench/raw", topic.toLowerCase()) }
+}
+
+const runSpark = async (topic: string, dir: string): Promise<EngineRun> => {
+  Fs.mkdirSync(dir, { recursive: true })
+  const table = NodePath.join(dir, "table")
+  const measured = await measure([python, NodePath.join(root, "scripts/bench/spark_job.py"), bootstrap, topic, schemaFile(), table, NodePath.join(dir, "checkpoint")], {
+    cwd: dir,
+    log: NodePath.join(dir, "spark.log")
+  })
+  if (measured.exitCode !== 0) throw new Error(`spark failed (${measured.exitCode}): ${measured.stderr.slice(-2000)}`)
+  const inner = json<{ sessionSeconds: number; querySeconds: number }>(measured.stdout)
+  return { ...figures(measured), table, sessionSeconds: inner.sessionSeconds, querySeconds: inner.querySeconds }
+}
+
+const figures = (m: Measured) => ({ wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: m.peakRssBytes })
+
+const verify = (a: string, b: string) => {
+  try {
+    return json<{ same: boolean; kafkaDelta: { rows: number; files: number; commits: number; checksum: string }; spark: { rows: number; files: number; commits: number; checksum: string } }>(
+      execFileSync(python, [NodePath.join(root, "scripts/bench/verify.py"), a, b], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })
+    )
+  } catch (error) {
+    const out = (error as { stdout?: string }).stdout ?? ""
+    throw new Error(`tables differ: ${out || String(error)}`)
+  }
+}
+
+const pair = async (index: number, attempt: number): Promise<PairResult> => {
+  const topic = `bench_${runId}_p${index}_${attempt}`
+  const produced = await produce(topic, options.n)
+  log(`pair ${index + 1}: produced ${produced.records} records (${(produced.bytes / 1e6).toFixed(1)} MB) to ${topic} in ${produced.seconds}s, schema id ${produced.schemaId}`)
+  const dir = NodePath.join(workDir, `pair${index}_${attempt}`)
+  const order: Array<"kafkaDelta" | "spark"> = options.spark ? (index % 2 === 0 ? ["kafkaDelta", "spark"] : ["spark", "kafkaDelta"]) : ["kafkaDelta"]
+  const runs: Partial<Record<"kafkaDelta" | "spark", EngineRun>> = {}
+  for (const engine of order) {
+    runs[engine] = engine === "kafkaDelta" ? await runKafkaDelta(topic, NodePath.join(dir, "kd")) : await runSpark(topic, NodePath.join(dir, "spark"))
+    log(`pair ${index + 1}: ${engine} ${runs[engine]!.wallSeconds.toFixed(1)}s wall, ${runs[engine]!.cpuSeconds.toFixed(1)} CPU-s, ${(runs[engine]!.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
+  }
+  let check: ReturnType<typeof verify> | undefined
+  if (runs.spark !== undefined) {
+    check = verify(runs.kafkaDelta!.table, runs.spark.table)
+    runs.kafkaDelta!.files = check.kafkaDelta.files
+    runs.kafkaDelta!.commits = check.kafkaDelta.commits
+    runs.spark.files = check.spark.files
+    runs.spark.commits = check.spark.commits
+    log(`pair ${index + 1}: same rows (${check.kafkaDelta.rows}, checksum ${check.kafkaDelta.checksum})`)
+  }
+  return { topic, order, produced, kafkaDelta: runs.kafkaDelta!, spark: runs.spark, checksum: check?.kafkaDelta.checksum, rows: check?.kafkaDelta.rows }
+}
+
+const main = async () => {
+  log(`run ${runId}: ${options.n} records x ${options.pairs} pairs, ${options.partitions} partitions${options.spark ? "" : ", no Spark"}`)
+  const pairs: Array<PairResult> = []
+  for (let i = 0; i < options.pairs; i++) {
+    let result: PairResult | undefined
+    for (let attempt = 1; result === undefined; attempt++) {
+      try {
+        result = await pair(i, attempt)
+      } catch (error) {
+        // the fault suite of other engineers may restart the broker: rerun the pair once
+        if (attempt >= 2) throw error
+        log(`pair ${i + 1} failed (${String(error).slice(0, 400)}); rerunning it`)
+      }
+    }
+    pairs.push(result)
+    if (i < options.pairs - 1 || !options.ceilings) cleanup(result)
+  }
+  let ceilings: unknown
+  if (options.ceilings) {
+    const last = pairs.at(-1)!
+    const out = execFileSync(process.execPath, [NodePath.join(root, "scripts/bench/ceilings.ts"), `--topic=${last.topic}`, `--n=${Math.min(options.n, 1_000_000)}`], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, KAFKA_BOOTSTRAP: bootstrap }
+    })
+    ceilings = json(out)
+    cleanup(last)
+  }
+  let backlog: unknown
+  if (options.backlog > 0) {
+    const topic = `bench_${runId}_backlog`
+    const produced = await produce(topic, options.backlog)
+    log(`backlog: produced ${produced.records} records to ${topic} in ${produced.seconds}s`)
+    const run = await runKafkaDelta(topic, NodePath.join(workDir, "backlog"))
+    backlog = { records: produced.records, bytes: produced.bytes, ...run, boundBytes: options.rssBoundMiB * 2 ** 20, withinBound: run.peakRssBytes < options.rssBoundMiB * 2 ** 20 }
+    log(`backlog: ${run.wallSeconds.toFixed(1)}s, peak RSS ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB (bound ${options.rssBoundMiB} MiB)`)
+    if (!options.keep) {
+      deleteTopic(topic)
+      Fs.rmSync(NodePath.join(workDir, "backlog", "lakehouse"), { recursive: true, force: true })
+    }
+  }
+  const files = writeReports(NodePath.join(root, "reports"), options.tag, { runId, options, command: process.argv.slice(2).join(" "), pairs, ceilings, backlog })
+  log(`wrote ${files.join(", ")}`)
+  process.stdout.write(Fs.readFileSync(files[1]!, "utf8"))
+}
+
+const cleanup = (result: PairResult) => {
+  if (options.keep) return
+  deleteTopic(result.topic)
+  for (const run of [result.kafkaDelta, result.spark]) if (run !== undefined) Fs.rmSync(run.table, { recursive: true, force: true })
+}
+
+await main()
