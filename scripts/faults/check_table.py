@@ -2,13 +2,13 @@
 """Independent exactly-once check of a kafka-delta table with delta-rs (Python deltalake), for the fault suite.
 
   check_table.py --table PATH --environment Faults --produced summary.json [--produced ...]
-                 [--dead-letter PATH] [--lost TOPIC/P:OFFSET ...] [--upto-txn]
+                 [--dead-letter PATH] [--lost TOPIC/P:FROM-UNTIL ...] [--upto-txn]
 
 Each --produced file is a producer summary ({"topic", "records": [{"partition", "offset"[, "kind"]}]}, as written
 by scripts/produce_avro.py or scripts/faults/produce_poison.py): the offsets come from the producer's delivery
 reports, never from arithmetic. Rows are keyed by (topic, partition, offset), so two topics may share a table.
 Records whose "kind" is not "good" are expected in the dead-letter table (when --dead-letter is given) and never
-in the table. --lost TOPIC/P:OFFSET says offsets below OFFSET were deleted before the stream read them
+in the table. --lost TOPIC/P:FROM-UNTIL says offsets FROM..UNTIL-1 were deleted before the stream read them
 (retention): expected in neither table. --upto-txn expects only the records below each partition's txn version
 (a run stopped part-way: what it committed must be exactly the prefix it claims).
 
@@ -60,8 +60,9 @@ def main():
 
     lost = {}
     for item in a.lost:
-        where, offset = item.rsplit(":", 1)
-        lost[where] = int(offset)
+        where, span = item.rsplit(":", 1)
+        lo, hi = span.split("-")
+        lost[where] = (int(lo), int(hi))
     produced = []  # (kind, (topic, partition, offset))
     next_offset = {}
     for file in a.produced:
@@ -75,7 +76,8 @@ def main():
             pos = (topic, int(r["partition"]), int(r["offset"]))
             key = f"{topic}/{pos[1]}"
             next_offset[key] = max(next_offset.get(key, 0), pos[2] + 1)
-            if pos[2] < lost.get(key, -1):
+            lo, hi = lost.get(key, (0, 0))
+            if lo <= pos[2] < hi:
                 continue
             produced.append((r.get("kind", "good"), pos))
 

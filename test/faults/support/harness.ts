@@ -242,12 +242,13 @@ export interface Check {
 /** Reads the scenario's table with delta-rs and compares it with everything produced (scripts/faults/check_table.py). */
 export const check = async (
   s: Scenario,
-  options: { deadLetter?: boolean; lost?: Record<string, number>; produced?: ReadonlyArray<Produced>; table?: string; uptoTxn?: boolean } = {}
+  options: { deadLetter?: boolean; lost?: Record<string, readonly [number, number]>; produced?: ReadonlyArray<Produced>; table?: string; uptoTxn?: boolean } = {}
 ): Promise<Check> => {
   const args = ["--table", options.table ?? s.table, "--environment", "Faults"]
   for (const p of options.produced ?? s.produced) args.push("--produced", p.file)
   if (options.deadLetter === true) args.push("--dead-letter", s.deadLetterTable)
-  for (const [where, offset] of Object.entries(options.lost ?? {})) args.push("--lost", `${where}:${offset}`)
+  // "topic/partition" -> [from, until): offsets deleted before the stream read them
+  for (const [where, [from, until]] of Object.entries(options.lost ?? {})) args.push("--lost", `${where}:${from}-${until}`)
   if (options.uptoTxn === true) args.push("--upto-txn")
   const result = await runPython("scripts/faults/check_table.py", args)
   if (result.status !== 0) throw new Error(`delta-rs checker failed on ${options.table ?? s.table}: ${result.stderr}`)
