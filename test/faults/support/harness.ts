@@ -62,7 +62,7 @@ export interface Scenario {
 }
 
 /** Creates a scenario with a fresh topic and temp directory; `stream`/`delta` override the environment file's sections. */
-export const scenario = (name: string, overrides: { stream?: object; delta?: object; topic?: string } = {}): Scenario => {
+export const scenario = (name: string, overrides: { stream?: object; delta?: object; topic?: string; registryUrl?: string } = {}): Scenario => {
   const services = requireServices()
   const dir = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), `kd-faults-${name}-`))
   const topic = overrides.topic ?? `faults_${name.replace(/[^a-z0-9]/g, "_")}_${randomUUID().slice(0, 8)}`
@@ -72,7 +72,7 @@ export const scenario = (name: string, overrides: { stream?: object; delta?: obj
   Fs.writeFileSync(NodePath.join(environmentsDir, "faults.json"), JSON.stringify({
     environment: "Faults",
     kafka: { bootstrapServers: services.bootstrap, securityProtocol: "PLAINTEXT", caFile: null, topicPrefix: "", groupIdPrefix: "kd-faults" },
-    schemaRegistry: { url: services.registryUrl },
+    schemaRegistry: { url: overrides.registryUrl ?? services.registryUrl },
     secrets: { scope: "faults", provider: "env" },
     delta,
     checkpoints: NodePath.join(dir, "checkpoints"),
@@ -188,7 +188,10 @@ export const runPython = (script: string, args: ReadonlyArray<string>, timeoutMs
 let producedFiles = 0
 
 /** Produces `count` records of `schema` with confluent-kafka's AvroSerializer; record i goes to partition i % partitions. */
-export const produce = async (s: Scenario, options: { count: number; start?: number; partitions: number; schema?: object; topic?: string }): Promise<Produced> => {
+export const produce = async (
+  s: Scenario,
+  options: { count: number; start?: number; partitions: number; schema?: object; topic?: string; registryUrl?: string }
+): Promise<Produced> => {
   const n = producedFiles++
   const schemaFile = NodePath.join(s.dir, `schema-${n}.avsc`)
   const file = NodePath.join(s.dir, `produced-${n}.json`)
@@ -199,7 +202,8 @@ export const produce = async (s: Scenario, options: { count: number; start?: num
     "--count", String(options.count),
     "--start", String(options.start ?? 0),
     "--partitions", String(options.partitions),
-    "--summary", file
+    "--summary", file,
+    ...(options.registryUrl === undefined ? [] : ["--registry-url", options.registryUrl])
   ])
   if (result.status !== 0) throw new Error(`producer failed: ${result.stderr}`)
   const produced = { file, ...JSON.parse(Fs.readFileSync(file, "utf8")) as { count: number; records: Produced["records"] } }
@@ -216,6 +220,22 @@ export const producePoison = async (s: Scenario, options: { count: number; parti
   ])
   if (result.status !== 0) throw new Error(`poison producer failed: ${result.stderr}`)
   const produced = { file, count: options.count, ...JSON.parse(Fs.readFileSync(file, "utf8")) as { records: Produced["records"] } }
+  s.produced.push(produced)
+  return produced
+}
+
+/** Produces records framed with `schemaId` without asking the registry (scripts/faults/produce_framed.py). */
+export const produceFramed = async (s: Scenario, options: { count: number; start: number; partitions: number; schema: object; schemaId: number }): Promise<Produced> => {
+  const n = producedFiles++
+  const schemaFile = NodePath.join(s.dir, `schema-${n}.avsc`)
+  const file = NodePath.join(s.dir, `framed-${n}.json`)
+  Fs.writeFileSync(schemaFile, JSON.stringify(options.schema))
+  const result = await runPython("scripts/faults/produce_framed.py", [
+    "--topic", s.topic, "--schema", schemaFile, "--schema-id", String(options.schemaId),
+    "--count", String(options.count), "--start", String(options.start), "--partitions", String(options.partitions), "--summary", file
+  ])
+  if (result.status !== 0) throw new Error(`framed producer failed: ${result.stderr}`)
+  const produced = { file, ...JSON.parse(Fs.readFileSync(file, "utf8")) as { count: number; records: Produced["records"] } }
   s.produced.push(produced)
   return produced
 }
