@@ -70,7 +70,18 @@ type SessionFailure =
   | RegistryError
   | SchemaMismatchError
 
-const schemaKey = (schema: Arrow.Schema): string => schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
+const schemaKeys = new WeakMap<Arrow.Schema, string>()
+// applyFetch compares the builder's schema with the writer's for every record, and printing an Arrow schema
+// costs microseconds (about a third of the main thread's CPU in a profile), so each schema object's key is
+// computed once: schemas are never mutated, and a builder or writer keeps its schema object for life
+const schemaKey = (schema: Arrow.Schema): string => {
+  let key = schemaKeys.get(schema)
+  if (key === undefined) {
+    key = schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
+    schemaKeys.set(schema, key)
+  }
+  return key
+}
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
