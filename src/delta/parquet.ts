@@ -7,9 +7,10 @@
 import * as Arrow from "apache-arrow"
 import * as Parquet from "parquet-wasm"
 import { dataBytes } from "./arrow-data.ts"
+import { type Compression, encodeIpcToParquet } from "./parquet-encode.ts"
+import { encodeOffThread } from "./parquet-pool.ts"
 
-/** The codecs we write. */
-export type Compression = "zstd" | "snappy"
+export type { Compression } from "./parquet-encode.ts"
 
 /** Options of `writeParquetFiles`. */
 export interface ParquetOptions {
@@ -57,28 +58,44 @@ export const planFileRanges = (
 }
 
 /** Encodes one Arrow table as one Parquet file. */
-export const encodeParquet = (table: Arrow.Table, compression: Compression, rowGroupRows: number): Uint8Array => {
-  const ipc = Arrow.tableToIPC(table, "stream")
-  const wasmTable = Parquet.Table.fromIPCStream(ipc)
-  const properties = new Parquet.WriterPropertiesBuilder()
-    .setCompression(compression === "zstd" ? Parquet.Compression.ZSTD : Parquet.Compression.SNAPPY)
-    .setWriterVersion(Parquet.WriterVersion.V1)
-    .setMaxRowGroupSize(Math.max(1, rowGroupRows))
-    .setCreatedBy("kafka-delta (parquet-rs via parquet-wasm)")
-    .build()
-  // writeParquet consumes (frees) both the wasm table and the properties.
-  return Parquet.writeParquet(wasmTable, properties)
-}
+export const encodeParquet = (table: Arrow.Table, compression: Compression, rowGroupRows: number): Uint8Array =>
+  encodeIpcToParquet(Arrow.tableToIPC(table, "stream"), compression, rowGroupRows)
 
-/** Writes a table as one or more Parquet files of about the target size, split on row-group boundaries. */
-export const writeParquetFiles = (table: Arrow.Table, options: ParquetOptions): Array<ParquetFile> => {
+/** The files a table is written as: row ranges of about the target size, and the row-group size. */
+const planFiles = (table: Arrow.Table, options: ParquetOptions) => {
   const inMemory = tableBytes(table)
   const ranges = planFileRanges(table.numRows, inMemory, options.targetFileSize, options.compressionRatio ?? 0.5)
   const bytesPerRow = table.numRows === 0 ? 1 : inMemory / table.numRows
   const rowGroupRows = Math.min(maxRowGroupRows, Math.max(1, Math.floor(maxRowGroupBytes / Math.max(1, bytesPerRow))))
+  return { ranges, rowGroupRows }
+}
+
+/** Writes a table as one or more Parquet files of about the target size, split on row-group boundaries. */
+export const writeParquetFiles = (table: Arrow.Table, options: ParquetOptions): Array<ParquetFile> => {
+  const { ranges, rowGroupRows } = planFiles(table, options)
   return ranges.map(([start, end]) => {
     const part = ranges.length === 1 ? table : table.slice(start, end)
     return { bytes: encodeParquet(part, options.compression, rowGroupRows), rows: end - start, table: part }
+  })
+}
+
+/** A Parquet file being encoded off the main thread. */
+export interface PendingParquetFile {
+  readonly bytes: Promise<Uint8Array>
+  readonly rows: number
+  /** The rows it holds, for stats (computed meanwhile on the calling thread). */
+  readonly table: Arrow.Table
+}
+
+/**
+ * Like `writeParquetFiles`, but the encoding runs on the Parquet worker (`parquet-pool.ts`): only the Arrow IPC
+ * serialisation happens here, and the caller can compute stats (or decode more records) while the files encode.
+ */
+export const startParquetFiles = (table: Arrow.Table, options: ParquetOptions): Array<PendingParquetFile> => {
+  const { ranges, rowGroupRows } = planFiles(table, options)
+  return ranges.map(([start, end]) => {
+    const part = ranges.length === 1 ? table : table.slice(start, end)
+    return { bytes: encodeOffThread(Arrow.tableToIPC(part, "stream"), options.compression, rowGroupRows), rows: end - start, table: part }
   })
 }
 

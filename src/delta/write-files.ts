@@ -7,7 +7,7 @@ import * as Arrow from "apache-arrow"
 import { Effect } from "effect"
 import type { AddFile } from "./actions.ts"
 import { conformData } from "./arrow-data.ts"
-import { type Compression, fileSuffix, writeParquetFiles } from "./parquet.ts"
+import { type Compression, fileSuffix, startParquetFiles } from "./parquet.ts"
 import { encodeAddPath, splitByPartition } from "./partition.ts"
 import { arrowTypeOf, type DeltaStructType } from "./schema.ts"
 import { computeStats } from "./stats.ts"
@@ -64,30 +64,43 @@ export const writeDataFiles = Effect.fnUntraced(function*(
   let rows = 0
   let bytes = 0
   let part = 0
+  // every file is handed to the Parquet worker first and its stats computed here meanwhile; only then are the
+  // encoded bytes awaited and written, so encoding overlaps the stats (and, across fibers, further decoding)
+  const started: Array<{ readonly directory: string; readonly values: AddFile["partitionValues"]; readonly rows: number; readonly bytes: Promise<Uint8Array>; readonly stats: string }> = []
   for (const segment of segments) {
     if (segment.numRows === 0) continue
     const conformed = conformSegment(segment, plan.schema)
     for (const group of splitByPartition(conformed, plan.partitionColumns)) {
-      const files = writeParquetFiles(group.table, { compression: plan.compression, targetFileSize: plan.targetFileSize })
+      const files = startParquetFiles(group.table, { compression: plan.compression, targetFileSize: plan.targetFileSize })
       for (const file of files) {
-        const name = `part-${String(part++).padStart(5, "0")}-${crypto.randomUUID()}${fileSuffix(plan.compression)}`
-        const path = group.directory === "" ? name : `${group.directory}/${name}`
-        const info = yield* storage.write(path, file.bytes)
-        adds.push({
-          path: encodeAddPath(path),
-          partitionValues: group.values,
-          size: info.size,
-          modificationTime: info.modificationTime,
-          dataChange: true,
+        started.push({
+          directory: group.directory,
+          values: group.values,
+          rows: file.rows,
+          bytes: file.bytes,
           stats: computeStats(file.table, dataSchema, {
             indexedColumns: Number.isFinite(indexed) ? indexed : 32,
             stringPrefix: Number.isFinite(prefix) ? prefix : 32
           })
         })
-        rows += file.rows
-        bytes += info.size
       }
     }
+  }
+  for (const file of started) {
+    const encoded = yield* Effect.promise(() => file.bytes)
+    const name = `part-${String(part++).padStart(5, "0")}-${crypto.randomUUID()}${fileSuffix(plan.compression)}`
+    const path = file.directory === "" ? name : `${file.directory}/${name}`
+    const info = yield* storage.write(path, encoded)
+    adds.push({
+      path: encodeAddPath(path),
+      partitionValues: file.values,
+      size: info.size,
+      modificationTime: info.modificationTime,
+      dataChange: true,
+      stats: file.stats
+    })
+    rows += file.rows
+    bytes += info.size
   }
   return { adds, rows, bytes } satisfies WrittenFiles
 })

@@ -1,0 +1,29 @@
+/**
+ * Arrow IPC stream -> one Parquet file with parquet-wasm, and the message a worker thread gets for it. Shared by
+ * the main thread (`encodeParquet`) and the Parquet worker, so both write byte-identical files.
+ */
+import * as Parquet from "parquet-wasm"
+
+/** The codecs we write. */
+export type Compression = "zstd" | "snappy"
+
+/** One encoding job sent to a worker. */
+export interface ParquetJob {
+  readonly id: number
+  readonly ipc: Uint8Array
+  readonly compression: Compression
+  readonly rowGroupRows: number
+}
+
+/** Encodes an Arrow IPC stream as one Parquet file. */
+export const encodeIpcToParquet = (ipc: Uint8Array, compression: Compression, rowGroupRows: number): Uint8Array => {
+  const wasmTable = Parquet.Table.fromIPCStream(ipc)
+  const properties = new Parquet.WriterPropertiesBuilder()
+    .setCompression(compression === "zstd" ? Parquet.Compression.ZSTD : Parquet.Compression.SNAPPY)
+    .setWriterVersion(Parquet.WriterVersion.V1)
+    .setMaxRowGroupSize(Math.max(1, rowGroupRows))
+    .setCreatedBy("kafka-delta (parquet-rs via parquet-wasm)")
+    .build()
+  // writeParquet consumes (frees) both the wasm table and the properties.
+  return Parquet.writeParquet(wasmTable, properties)
+}
