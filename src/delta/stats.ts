@@ -145,16 +145,35 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     return { nulls, min: show(min), max: show(max) }
   }
   if (type === "long" || type === "timestamp" || type === "timestamp_ntz") {
+    // compared as (signed high word, unsigned low word) pairs: reading a BigInt64Array allocates a BigInt per row,
+    // which made stats a visible share of a batch's CPU; only the winners become BigInts
     let min: bigint | undefined
     let max: bigint | undefined
     for (const { data, mask } of chunks) {
       const values = data.values as BigInt64Array
+      const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2)
+      let minAt = -1
+      let maxAt = -1
       for (let i = 0; i < data.length; i++) {
         if (!valid(data, mask, i)) continue
-        const v = values[data.offset + i]!
-        if (min === undefined || v < min) min = v
-        if (max === undefined || v > max) max = v
+        const at = data.offset + i
+        const hi = words[2 * at + 1]!
+        const lo = words[2 * at]! >>> 0
+        if (minAt < 0) {
+          minAt = at
+          maxAt = at
+          continue
+        }
+        const minHi = words[2 * minAt + 1]!
+        if (hi < minHi || (hi === minHi && lo < words[2 * minAt]! >>> 0)) minAt = at
+        const maxHi = words[2 * maxAt + 1]!
+        if (hi > maxHi || (hi === maxHi && lo > words[2 * maxAt]! >>> 0)) maxAt = at
       }
+      if (minAt < 0) continue
+      const chunkMin = values[minAt]!
+      const chunkMax = values[maxAt]!
+      if (min === undefined || chunkMin < min) min = chunkMin
+      if (max === undefined || chunkMax > max) max = chunkMax
     }
     if (min === undefined || max === undefined) return { nulls, min: undefined, max: undefined }
     if (type === "long") return { nulls, min: new Raw(min.toString()), max: new Raw(max.toString()) }
@@ -162,21 +181,45 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     return { nulls, min: formatTimestampMillis(min, utc), max: formatTimestampMillis(max, utc) }
   }
   if (type.startsWith("decimal")) {
+    // compared word by word (signed top word, then unsigned), without a BigInt per row; only the winners are built
     let min: bigint | undefined
     let max: bigint | undefined
     let scale = 0
+    const compareAt = (words: Uint32Array, signed: Int32Array, a: number, b: number): number => {
+      const ha = signed[4 * a + 3]!
+      const hb = signed[4 * b + 3]!
+      if (ha !== hb) return ha < hb ? -1 : 1
+      for (let w = 2; w >= 0; w--) {
+        const x = words[4 * a + w]!
+        const y = words[4 * b + w]!
+        if (x !== y) return x < y ? -1 : 1
+      }
+      return 0
+    }
     for (const { data, mask } of chunks) {
       scale = (data.type as Arrow.Decimal).scale
       const words = data.values as Uint32Array
+      const signed = new Int32Array(words.buffer, words.byteOffset, words.length)
       const lo = new BigUint64Array(words.buffer, words.byteOffset, words.length >> 1)
       const hi = new BigInt64Array(words.buffer, words.byteOffset, words.length >> 1)
+      let minAt = -1
+      let maxAt = -1
       for (let i = 0; i < data.length; i++) {
         if (!valid(data, mask, i)) continue
-        const at = (data.offset + i) * 2
-        const v = (hi[at + 1]! << 64n) | lo[at]!
-        if (min === undefined || v < min) min = v
-        if (max === undefined || v > max) max = v
+        const at = data.offset + i
+        if (minAt < 0) {
+          minAt = at
+          maxAt = at
+          continue
+        }
+        if (compareAt(words, signed, at, minAt) < 0) minAt = at
+        if (compareAt(words, signed, at, maxAt) > 0) maxAt = at
       }
+      if (minAt < 0) continue
+      const chunkMin = (hi[minAt * 2 + 1]! << 64n) | lo[minAt * 2]!
+      const chunkMax = (hi[maxAt * 2 + 1]! << 64n) | lo[maxAt * 2]!
+      if (min === undefined || chunkMin < min) min = chunkMin
+      if (max === undefined || chunkMax > max) max = chunkMax
     }
     if (min === undefined || max === undefined) return { nulls, min: undefined, max: undefined }
     return { nulls, min: new Raw(formatDecimal(min, scale)), max: new Raw(formatDecimal(max, scale)) }
