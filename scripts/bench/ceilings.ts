@@ -40,7 +40,7 @@ interface Row {
   readonly seconds: number
   readonly cpuSeconds: number
   readonly mbPerSecond: number
-  readonly note?: string
+  note?: string
 }
 const rows: Array<Row> = []
 const log = (line: string) => process.stderr.write(`[ceilings] ${line}\n`)
@@ -109,7 +109,8 @@ await timed("decode only (avsc, exact longs)", N, frameBytes, decodeOnly)
 await timed("decode + columns (BatchBuilder, finish)", N, frameBytes, () => toColumns((b) => b.finish()))
 toColumns(toParquet)
 parquetBytes = 0
-await timed("decode + columns + Parquet (snappy) + stats", N, frameBytes, () => toColumns(toParquet), `batches of ${BATCH.toLocaleString("en")}; ${(parquetBytes / 1e6).toFixed(0)} MB of Parquet`)
+await timed("decode + columns + Parquet (snappy) + stats", N, frameBytes, () => toColumns(toParquet), `batches of ${BATCH.toLocaleString("en")}; all on this thread`)
+rows.at(-1)!.note += `; ${(parquetBytes / 1e6).toFixed(0)} MB of Parquet`
 
 if (topic !== undefined) {
   const kafka = new Kafka({ brokers: [bootstrap], clientId: "kafka-delta-ceilings", logLevel: logLevel.NOTHING })

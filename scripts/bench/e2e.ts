@@ -13,6 +13,10 @@
  * --rss-bound-mib (512), --max-batch-records (1,000,000), --max-batch-bytes (default of the job config),
  * --node-flags="..." (extra flags for kafka-delta's node, e.g. --cpu-prof), --keep (keep tables and topics),
  * --tag=name (the report files are reports/bench[-name].{json,md}).
+ *
+ * Side by side: --compare="label=<checkout>[:ENV=value...];label2=..." runs only kafka-delta, once per variant per
+ * round on the same topic, in rotating order (each checkout with its own src/, e.g. a `git worktree` of an older
+ * commit; "." is this one), and reports each variant's medians and its ratio to the first.
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -77,7 +81,7 @@ const deleteTopic = (topic: string) => {
   } catch { /* the broker may have been restarted (wiped) meanwhile */ }
 }
 
-const runKafkaDelta = async (topic: string, dir: string): Promise<EngineRun> => {
+const runKafkaDelta = async (topic: string, dir: string, variant?: Variant): Promise<EngineRun> => {
   const environments = NodePath.join(dir, "environments")
   Fs.mkdirSync(environments, { recursive: true })
   Fs.writeFileSync(NodePath.join(environments, "bench.json"), JSON.stringify({
@@ -99,9 +103,9 @@ const runKafkaDelta = async (topic: string, dir: string): Promise<EngineRun> => 
   const measured = await measure([
     process.execPath,
     ...options.nodeFlags,
-    NodePath.join(root, "src/cli/bin.ts"),
+    NodePath.join(variant?.root ?? root, "src/cli/bin.ts"),
     "run", "--environment", "Bench", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"
-  ], { cwd: dir, log: NodePath.join(dir, "kafka-delta.log") })
+  ], { cwd: dir, log: NodePath.join(dir, "kafka-delta.log"), env: { ...process.env, ...variant?.env } })
   if (measured.exitCode !== 0) throw new Error(`kafka-delta failed (${measured.exitCode}): ${measured.stderr.slice(-2000)}`)
   return { ...figures(measured), table: NodePath.join(dir, "lakehouse/bench/raw", topic.toLowerCase()) }
 }
@@ -154,7 +158,56 @@ const pair = async (index: number, attempt: number): Promise<PairResult> => {
   return { topic, order, produced, kafkaDelta: runs.kafkaDelta!, spark: runs.spark, checksum: check?.kafkaDelta.checksum, rows: check?.kafkaDelta.rows }
 }
 
+interface Variant {
+  readonly label: string
+  readonly root: string
+  readonly env: Record<string, string>
+}
+const variants: Array<Variant> = option("compare", "BENCH_COMPARE", "").split(";").filter((v) => v.includes("=")).map((spec) => {
+  const [label, rest] = [spec.slice(0, spec.indexOf("=")), spec.slice(spec.indexOf("=") + 1)]
+  const [checkout, ...envs] = rest.split(":")
+  return { label: label!, root: NodePath.resolve(root, checkout!), env: Object.fromEntries(envs.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])) }
+})
+
+const compare = async () => {
+  const runs = new Map<string, Array<EngineRun>>(variants.map((v) => [v.label, []]))
+  let produced: { records: number; bytes: number } | undefined
+  for (let round = 0; round < options.pairs; round++) {
+    const topic = `bench_${runId}_c${round}`
+    produced = await produce(topic, options.n)
+    for (let k = 0; k < variants.length; k++) {
+      const variant = variants[(k + round) % variants.length]!
+      const run = await runKafkaDelta(topic, NodePath.join(workDir, `c${round}`, variant.label), variant)
+      runs.get(variant.label)!.push(run)
+      log(`round ${round + 1}: ${variant.label} ${run.wallSeconds.toFixed(1)}s wall, ${run.cpuSeconds.toFixed(1)} CPU-s, ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
+      if (!options.keep) Fs.rmSync(run.table, { recursive: true, force: true })
+    }
+    if (!options.keep) deleteTopic(topic)
+  }
+  const med = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+  const rows = variants.map((v) => {
+    const list = runs.get(v.label)!
+    return { label: v.label, wall: med(list.map((r) => r.wallSeconds)), walls: list.map((r) => r.wallSeconds), cpu: med(list.map((r) => r.cpuSeconds)), rss: med(list.map((r) => r.peakRssBytes)) / 2 ** 20 }
+  })
+  const first = rows[0]!
+  const lines = [
+    `## Side by side (run ${runId}): ${options.n.toLocaleString("en")} records, ${options.pairs} rounds, medians`,
+    "",
+    `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\``,
+    "",
+    "| variant | wall s (runs) | records/s | CPU s | peak RSS MiB | speed-up vs first |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.label} | ${r.wall.toFixed(1)} (${r.walls.map((w) => w.toFixed(1)).join(", ")}) | ${Math.round(produced!.records / r.wall).toLocaleString("en")} | ${r.cpu.toFixed(1)} | ${r.rss.toFixed(0)} | ${(first.wall / r.wall).toFixed(2)}× |`)
+  ]
+  const base = NodePath.join(root, "reports", options.tag === "" ? "bench-compare" : `bench-compare-${options.tag}`)
+  Fs.mkdirSync(NodePath.dirname(base), { recursive: true })
+  Fs.writeFileSync(`${base}.json`, JSON.stringify({ runId, options, variants, runs: Object.fromEntries(runs) }, null, 2))
+  Fs.writeFileSync(`${base}.md`, `${lines.join("\n")}\n`)
+  process.stdout.write(`${lines.join("\n")}\n`)
+}
+
 const main = async () => {
+  if (variants.length > 0) return compare()
   log(`run ${runId}: ${options.n} records x ${options.pairs} pairs, ${options.partitions} partitions${options.spark ? "" : ", no Spark"}`)
   const pairs: Array<PairResult> = []
   for (let i = 0; i < options.pairs; i++) {
