@@ -41,13 +41,15 @@ export interface ConsumeTuning {
   /** Bytes per fetch request (default 32 MiB). */
   readonly maxBytes?: number | undefined
   /**
-   * Bytes per partition per fetch (default 4 MiB). Larger did not read faster on localhost (about 330k
-   * records/s of 200 bytes either way: kafkajs's decoding is the limit) but buffers more.
+   * Bytes per partition per fetch (default 1 MiB). Larger did not read faster on localhost (about 330k
+   * records/s of 200 bytes either way: kafkajs's decoding is the limit) but buffers more: every fetched batch
+   * waiting in this queue or a partition's mailbox holds kafkajs's message objects too (several hundred bytes per
+   * record besides the value), so with 6 partitions 4 MiB fetches alone kept hundreds of MiB alive.
    */
   readonly maxBytesPerPartition?: number | undefined
   /** How long the broker may wait for data before answering a fetch (default 500 millis). */
   readonly maxWaitTime?: Duration.Input | undefined
-  /** Fetched batches buffered ahead of the reader (default 8). */
+  /** Fetched batches buffered ahead of the reader (default 4). */
   readonly queueCapacity?: number | undefined
   /** How often metadata is refreshed, i.e. how soon added partitions are seen (default 30 seconds). */
   readonly metadataMaxAge?: Duration.Input | undefined
@@ -93,7 +95,7 @@ export const consumeStream = (
     const tuning = context.tuning
     const excluded = (partition: number) => request.exclude?.has(partition) === true
     const initial = yield* context.offsets(topic)
-    const queue = yield* Queue.bounded<Tagged, KafkaSourceError | Cause.Done>(Math.max(1, tuning.queueCapacity ?? 8))
+    const queue = yield* Queue.bounded<Tagged, KafkaSourceError | Cause.Done>(Math.max(1, tuning.queueCapacity ?? 4))
     const wake = yield* Queue.sliding<true>(1)
     const services = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseExitWith(services)
@@ -301,7 +303,7 @@ export const consumeStream = (
     const created = context.kafka.consumer({
       groupId,
       maxBytes: tuning.maxBytes ?? 32 * 1024 * 1024,
-      maxBytesPerPartition: tuning.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      maxBytesPerPartition: tuning.maxBytesPerPartition ?? 1024 * 1024,
       maxWaitTimeInMs: millis(tuning.maxWaitTime, "500 millis"),
       metadataMaxAge: millis(tuning.metadataMaxAge, "30 seconds"),
       sessionTimeout: millis(tuning.sessionTimeout, "30 seconds"),

@@ -172,16 +172,28 @@ const variants: Array<Variant> = option("compare", "BENCH_COMPARE", "").split(";
 const compare = async () => {
   const runs = new Map<string, Array<EngineRun>>(variants.map((v) => [v.label, []]))
   let produced: { records: number; bytes: number } | undefined
-  for (let round = 0; round < options.pairs; round++) {
-    const topic = `bench_${runId}_c${round}`
-    produced = await produce(topic, options.n)
-    for (let k = 0; k < variants.length; k++) {
-      const variant = variants[(k + round) % variants.length]!
-      const run = await runKafkaDelta(topic, NodePath.join(workDir, `c${round}`, variant.label), variant)
-      runs.get(variant.label)!.push(run)
-      log(`round ${round + 1}: ${variant.label} ${run.wallSeconds.toFixed(1)}s wall, ${run.cpuSeconds.toFixed(1)} CPU-s, ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
-      if (!options.keep) Fs.rmSync(run.table, { recursive: true, force: true })
+  for (let round = 0, attempt = 1; round < options.pairs; round++) {
+    const topic = `bench_${runId}_c${round}_${attempt}`
+    const done: Array<[string, EngineRun]> = []
+    try {
+      produced = await produce(topic, options.n)
+      for (let k = 0; k < variants.length; k++) {
+        const variant = variants[(k + round) % variants.length]!
+        const run = await runKafkaDelta(topic, NodePath.join(workDir, `c${round}_${attempt}`, variant.label), variant)
+        done.push([variant.label, run])
+        log(`round ${round + 1}: ${variant.label} ${run.wallSeconds.toFixed(1)}s wall, ${run.cpuSeconds.toFixed(1)} CPU-s, ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
+        if (!options.keep) Fs.rmSync(run.table, { recursive: true, force: true })
+      }
+    } catch (error) {
+      // a broker restart by someone's fault suite: the round is run again, whole, on a fresh topic
+      if (attempt >= 2) throw error
+      log(`round ${round + 1} failed (${String(error).slice(0, 300)}); rerunning it`)
+      attempt++
+      round--
+      continue
     }
+    attempt = 1
+    for (const [label, run] of done) runs.get(label)!.push(run)
     if (!options.keep) deleteTopic(topic)
   }
   const med = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
