@@ -162,11 +162,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const gate = yield* Latch.make(true)
     const wake = yield* Queue.sliding<void>(1)
     const fibers = yield* FiberSet.make<void, SessionFailure>()
-    const totalRows = () => {
-      let rows = 0
-      for (const batch of batches.values()) rows += batch.rows
-      return rows
-    }
     const totalBytes = () => {
       let bytes = 0
       for (const batch of batches.values()) bytes += batch.bytes
@@ -188,12 +183,18 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         }
       })
 
+    /** Rows decoded into the current batch, all partitions together; reset when the committer seals. */
+    let batchRows = 0
+
+    // Invariant at every suspension point (any `yield*`): each partition's `until` is the offset after the last
+    // record applied to its batch, so a seal (by size or by the interval timer) never commits a row whose offset
+    // is at or beyond the txn version written with it.
     const applyFetch = (batch: PartitionBatch, event: RecordsFetched) =>
       Effect.gen(function*() {
         if (batch.done) return
         const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
         const records = event.records
-        // look up every schema id of the fetch first, so decoding below runs without suspending
+        // look up every schema id of the fetch before any record is applied
         const ids = new Set<number>()
         for (const record of records) {
           if (record.offset >= target) break
@@ -205,45 +206,53 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           const found = yield* schemas.lookup(id)
           if ("unknownId" in found) unknown.set(id, found.reason)
         }
-        const problems: Array<{ record: (typeof records)[number]; schemaId: number | undefined; reason: string }> = []
         for (const record of records) {
           if (record.offset >= target) break
+          while (batchRows >= job.stream.maxBatchRecords) {
+            // the batch is full: hand it to the committer and wait for the seal before decoding the rest
+            yield* gate.close
+            yield* Queue.offer(wake, undefined)
+            yield* gate.await
+          }
           const frame = codec.frame(record.value)
+          let problem: { readonly schemaId: number | undefined; readonly reason: string } | undefined
           if ("reason" in frame) {
-            problems.push({ record, schemaId: undefined, reason: frame.reason })
-            continue
-          }
-          const writer = schemas.get(frame.schemaId)
-          if (writer === undefined || "unknownId" in writer) {
-            problems.push({ record, schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` })
-            continue
-          }
-          if (!checkedSchemas.has(writer.id)) {
-            // a writer schema the table cannot take stops the stream before any of its records is decoded
-            const current = Option.getOrUndefined(tableSchemaNow)
-            const fit = current === undefined ? undefined : codec.widen(current, writer.arrowSchema)
-            if (fit !== undefined && "problems" in fit) {
-              return yield* new SchemaMismatchError({ table: job.table.name, problems: fit.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
+            problem = { schemaId: undefined, reason: frame.reason }
+          } else {
+            const writer = schemas.get(frame.schemaId)
+            if (writer === undefined || "unknownId" in writer) {
+              problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
+            } else {
+              if (!checkedSchemas.has(writer.id)) {
+                // a writer schema the table cannot take stops the stream before any of its records is decoded
+                const current = Option.getOrUndefined(tableSchemaNow)
+                const fit = current === undefined ? undefined : codec.widen(current, writer.arrowSchema)
+                if (fit !== undefined && "problems" in fit) {
+                  return yield* new SchemaMismatchError({ table: job.table.name, problems: fit.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
+                }
+                checkedSchemas.add(writer.id)
+              }
+              if (batch.builder === undefined) {
+                batch.builder = codec.builder(writer.arrowSchema)
+              } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
+                const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
+                if (wider !== undefined && "problems" in wider) {
+                  return yield* new SchemaMismatchError({ table: job.table.name, problems: wider.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
+                }
+                if (wider !== undefined) {
+                  batch.closeSegment()
+                  batch.builder = codec.builder(wider)
+                }
+              }
+              const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
+              if (failure === undefined) batchRows++
+              else problem = { schemaId: frame.schemaId, reason: failure }
             }
-            checkedSchemas.add(writer.id)
           }
-          if (batch.builder === undefined) {
-            batch.builder = codec.builder(writer.arrowSchema)
-          } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
-            const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
-            if (wider !== undefined && "problems" in wider) {
-              return yield* new SchemaMismatchError({ table: job.table.name, problems: wider.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
-            }
-            if (wider !== undefined) {
-              batch.closeSegment()
-              batch.builder = codec.builder(wider)
-            }
-          }
-          const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
-          if (failure !== undefined) problems.push({ record, schemaId: frame.schemaId, reason: failure })
+          // a bad record counts as applied once its policy has run (under "fail" the run stops here)
+          if (problem !== undefined) yield* badRecord(batch, record, problem.schemaId, problem.reason)
+          batch.until = record.offset + 1
         }
-        // problems are handled after the fetch is decoded: under "fail" the run stops, nothing is committed
-        for (const problem of problems) yield* badRecord(batch, problem.record, problem.schemaId, problem.reason)
         batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
         batch.highWatermark = event.highWatermark
         if (batch.until >= target) batch.done = true
@@ -272,7 +281,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         })
       })
 
-    const isFull = () => totalRows() >= job.stream.maxBatchRecords || totalBytes() >= job.stream.maxBatchBytes
+    const isFull = () => batchRows >= job.stream.maxBatchRecords || totalBytes() >= job.stream.maxBatchBytes
 
     const actorLoop = (batch: PartitionBatch, mailbox: Queue.Queue<SourceEvent>) =>
       Effect.forever(Effect.gen(function*() {
@@ -318,6 +327,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     yield* FiberSet.run(fibers, router)
 
     const seal = (): SealedBatch => {
+      batchRows = 0
       const sealedPartitions: Array<SealedBatch["partitions"][number]> = []
       const segments: Array<Arrow.Table> = []
       const deadLetterRows: Array<DeadLetterRow> = []

@@ -285,6 +285,32 @@ describe("pipeline on the in-memory layers", () => {
       assert.strictEqual(world.delta.tables.get(deadLetters), undefined)
     }))
 
+  it.live("batches hold at most maxBatchRecords rows, and every row of a commit is below the txn version committed with it", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(400)
+      for (let i = 0; i < 30; i++) world.produceRaw(i % 3, Buffer.from("not avro"))
+      world.produce(400)
+      // a 1 ms interval makes the timer seal at every suspension point, bad records included
+      yield* world.run(testJob({ maxBatchRecords: 70, maxBatchInterval: Duration.millis(1), onBadRecord: "dead-letter" }))
+      const table = world.delta.tables.get(orders)!
+      for (const commit of table.commits) {
+        const rows = commit.data.reduce((n, segment) => n + segment.numRows, 0)
+        assert.isAtMost(rows, 70)
+        for (const segment of commit.data) {
+          for (const row of segment.toArray()) {
+            const kafka = (row.toJSON() as { _kafka: { partition: number; offset: bigint } })._kafka
+            const version = commit.txns.get(`Test_orders-p${kafka.partition}`)
+            assert.isDefined(version, `commit ${commit.version} has a txn for partition ${kafka.partition}`)
+            assert.isBelow(Number(kafka.offset), version!, `commit ${commit.version}: row ${kafka.partition}@${kafka.offset} below its txn version`)
+          }
+        }
+      }
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+      assert.strictEqual(world.offsetsIn(deadLetters).length, 30)
+      assert.deepStrictEqual(duplicates(world.offsetsIn(deadLetters)), [])
+    }))
+
   it.live("schema ids are looked up once per id, not per record", () =>
     Effect.gen(function*() {
       const world = new World(3)
