@@ -114,7 +114,8 @@ export interface Running {
   /** Resolves with the exit code (or the signal's name) when the process ends. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>
   /** Resolves when stderr matches `pattern`; rejects after `timeoutMs` or when the process ends first. */
-  readonly waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>
+  /** Waits until `pattern` matches stderr, or `pattern(stderr)` is true. */
+  readonly waitFor: (pattern: RegExp | ((stderr: string) => boolean), timeoutMs?: number) => Promise<void>
 }
 
 /** Starts `kafka-delta <args>` with `env` added to a minimal environment. */
@@ -141,11 +142,11 @@ export const start = (args: ReadonlyArray<string>, env: Record<string, string> =
       for (const w of [...waiters]) w()
     })
   )
-  const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
+  const waitFor = (pattern: RegExp | ((stderr: string) => boolean), timeoutMs = 60_000) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} in stderr:\n${err.slice(-3000)}`)), timeoutMs)
       const check = () => {
-        if (pattern.test(err)) done()
+        if (typeof pattern === "function" ? pattern(err) : pattern.test(err)) done()
         else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`process ended (${child.exitCode ?? child.signalCode}) before ${pattern}:\n${err.slice(-3000)}`))
       }
       const done = (error?: Error) => {
