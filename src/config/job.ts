@@ -15,7 +15,7 @@ export const tableNameOf = (topic: string): string => topic.toLowerCase().replac
 export const defaultRetry = { initialDelay: "200 millis", maxDelay: "30 seconds", maxAttempts: 10 } as const
 
 /** Default bound on the bytes of record values in one batch. */
-export const defaultMaxBatchBytes = 128 * 1024 * 1024
+export const defaultMaxBatchBytes = 32 * 1024 * 1024
 
 const duration = (text: string): Duration.Duration => Duration.fromInputUnsafe(text as Duration.Input)
 

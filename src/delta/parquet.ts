@@ -91,13 +91,27 @@ export interface PendingParquetFile {
  * Like `writeParquetFiles`, but the encoding runs on the Parquet worker (`parquet-pool.ts`): only the Arrow IPC
  * serialisation happens here, and the caller can compute stats (or decode more records) while the files encode.
  */
-export const startParquetFiles = (table: Arrow.Table, options: ParquetOptions): Array<PendingParquetFile> => {
-  const { ranges, rowGroupRows } = planFiles(table, options)
-  return ranges.map(([start, end]) => {
-    const part = ranges.length === 1 ? table : table.slice(start, end)
-    return { bytes: encodeOffThread(Arrow.tableToIPC(part, "stream"), options.compression, rowGroupRows), rows: end - start, table: part }
-  })
+export const startParquetFiles = (table: Arrow.Table, options: ParquetOptions): Array<PendingParquetFile> =>
+  parquetFileSlices(table, options).map((slice) => startParquetFile(slice, options))
+
+/** One file's share of a table, not yet encoded. */
+export interface ParquetFileSlice {
+  readonly table: Arrow.Table
+  readonly rowGroupRows: number
 }
+
+/** How `table` splits into files of about the target size (nothing is encoded yet). */
+export const parquetFileSlices = (table: Arrow.Table, options: ParquetOptions): Array<ParquetFileSlice> => {
+  const { ranges, rowGroupRows } = planFiles(table, options)
+  return ranges.map(([start, end]) => ({ table: ranges.length === 1 ? table : table.slice(start, end), rowGroupRows }))
+}
+
+/** Starts encoding one slice (off the main thread when a Parquet worker is configured). */
+export const startParquetFile = (slice: ParquetFileSlice, options: ParquetOptions): PendingParquetFile => ({
+  bytes: encodeOffThread(Arrow.tableToIPC(slice.table, "stream"), options.compression, slice.rowGroupRows),
+  rows: slice.table.numRows,
+  table: slice.table
+})
 
 /** Decodes a Parquet file into an Arrow table (used for log checkpoints and tests). */
 export const decodeParquet = (bytes: Uint8Array): Arrow.Table => {

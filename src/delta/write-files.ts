@@ -7,7 +7,7 @@ import * as Arrow from "apache-arrow"
 import { Effect } from "effect"
 import type { AddFile } from "./actions.ts"
 import { conformData } from "./arrow-data.ts"
-import { type Compression, fileSuffix, startParquetFiles } from "./parquet.ts"
+import { type Compression, fileSuffix, parquetFileSlices, startParquetFile } from "./parquet.ts"
 import { encodeAddPath, splitByPartition } from "./partition.ts"
 import { arrowTypeOf, type DeltaStructType } from "./schema.ts"
 import { computeStats } from "./stats.ts"
@@ -64,29 +64,11 @@ export const writeDataFiles = Effect.fnUntraced(function*(
   let rows = 0
   let bytes = 0
   let part = 0
-  // every file is handed to the Parquet worker first and its stats computed here meanwhile; only then are the
-  // encoded bytes awaited and written, so encoding overlaps the stats (and, across fibers, further decoding)
-  const started: Array<{ readonly directory: string; readonly values: AddFile["partitionValues"]; readonly rows: number; readonly bytes: Promise<Uint8Array>; readonly stats: string }> = []
-  for (const segment of segments) {
-    if (segment.numRows === 0) continue
-    const conformed = conformSegment(segment, plan.schema)
-    for (const group of splitByPartition(conformed, plan.partitionColumns)) {
-      const files = startParquetFiles(group.table, { compression: plan.compression, targetFileSize: plan.targetFileSize })
-      for (const file of files) {
-        started.push({
-          directory: group.directory,
-          values: group.values,
-          rows: file.rows,
-          bytes: file.bytes,
-          stats: computeStats(file.table, dataSchema, {
-            indexedColumns: Number.isFinite(indexed) ? indexed : 32,
-            stringPrefix: Number.isFinite(prefix) ? prefix : 32
-          })
-        })
-      }
-    }
-  }
-  for (const file of started) {
+  // each file is handed to the Parquet worker and its stats computed here meanwhile; at most two files are in
+  // flight (one encoding, one waiting), so a batch's IPC copies do not all exist at once
+  const inFlight: Array<{ readonly directory: string; readonly values: AddFile["partitionValues"]; readonly rows: number; readonly bytes: Promise<Uint8Array>; readonly stats: string }> = []
+  const finishOldest = Effect.gen(function*() {
+    const file = inFlight.shift()!
     const encoded = yield* Effect.promise(() => file.bytes)
     const name = `part-${String(part++).padStart(5, "0")}-${crypto.randomUUID()}${fileSuffix(plan.compression)}`
     const path = file.directory === "" ? name : `${file.directory}/${name}`
@@ -101,6 +83,27 @@ export const writeDataFiles = Effect.fnUntraced(function*(
     })
     rows += file.rows
     bytes += info.size
+  })
+  for (const segment of segments) {
+    if (segment.numRows === 0) continue
+    const conformed = conformSegment(segment, plan.schema)
+    for (const group of splitByPartition(conformed, plan.partitionColumns)) {
+      for (const slice of parquetFileSlices(group.table, { compression: plan.compression, targetFileSize: plan.targetFileSize })) {
+        if (inFlight.length >= 2) yield* finishOldest
+        const encoding = startParquetFile(slice, { compression: plan.compression, targetFileSize: plan.targetFileSize })
+        inFlight.push({
+          directory: group.directory,
+          values: group.values,
+          rows: encoding.rows,
+          bytes: encoding.bytes,
+          stats: computeStats(encoding.table, dataSchema, {
+            indexedColumns: Number.isFinite(indexed) ? indexed : 32,
+            stringPrefix: Number.isFinite(prefix) ? prefix : 32
+          })
+        })
+      }
+    }
   }
+  while (inFlight.length > 0) yield* finishOldest
   return { adds, rows, bytes } satisfies WrittenFiles
 })
