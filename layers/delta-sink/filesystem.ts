@@ -19,7 +19,7 @@ import { DeltaSink, DeltaStorageError, type TableRef } from "../../src/services/
 export interface FilesystemDeltaSinkOptions {
   /** Target bytes per data file (default 128 MiB). */
   readonly targetFileSize?: number
-  /** Parquet codec (default zstd). */
+  /** Parquet codec (default snappy, as Spark writes; zstd is about a third smaller and slower to write). */
   readonly compression?: Compression
   /** Log checkpoint interval for tables that do not set `delta.checkpointInterval` (default 10). */
   readonly checkpointInterval?: number

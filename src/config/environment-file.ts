@@ -77,6 +77,8 @@ export const DeltaSection = Schema.Struct({
   table: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isPattern(/^[a-z0-9_]+$/)))),
   partitionBy: Schema.optionalKey(Schema.Array(Schema.String)),
   targetFileSize: Schema.optionalKey(PositiveInt),
+  /** Parquet codec of data files: `snappy` (Spark's default) or `zstd` (smaller, slower to write). */
+  compression: Schema.optionalKey(Schema.Literals(["snappy", "zstd"])),
   checkpointInterval: Schema.optionalKey(PositiveInt)
 })
 

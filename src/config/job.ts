@@ -52,7 +52,8 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
     partitionBy: file.delta.partitionBy ?? [],
     writer: {
       ...(file.delta.targetFileSize === undefined ? {} : { targetFileSize: file.delta.targetFileSize }),
-      ...(file.delta.checkpointInterval === undefined ? {} : { checkpointInterval: file.delta.checkpointInterval })
+      ...(file.delta.checkpointInterval === undefined ? {} : { checkpointInterval: file.delta.checkpointInterval }),
+      ...(file.delta.compression === undefined ? {} : { compression: file.delta.compression })
     },
     checkpointLocation: NodePath.resolve(options.baseDirectory, file.checkpoints, streamId),
     kafka: file.kafka,

@@ -30,6 +30,7 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "delta.table": "string",
   "delta.partitionBy": "json",
   "delta.targetFileSize": "number",
+  "delta.compression": "string",
   "delta.checkpointInterval": "number",
   "checkpoints": "string",
   "stream.startingOffsets": "json",

@@ -54,7 +54,11 @@ export interface JobConfig {
   readonly deadLetterTable: TableRef
   readonly partitionBy: ReadonlyArray<string>
   /** Delta writer settings from the `delta` section (defaults apply when absent). */
-  readonly writer: { readonly targetFileSize?: number; readonly checkpointInterval?: number }
+  readonly writer: {
+    readonly targetFileSize?: number
+    readonly checkpointInterval?: number
+    readonly compression?: "snappy" | "zstd"
+  }
   readonly checkpointLocation: string
   readonly kafka: typeof KafkaSection.Type
   readonly schemaRegistry: typeof SchemaRegistrySection.Type

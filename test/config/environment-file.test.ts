@@ -156,6 +156,16 @@ describe("environment files", () => {
       expect(bad.message).toContain("delta.table")
     }))
 
+  it.effect("delta.compression picks the Parquet codec; other codecs are refused", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      assert.strictEqual((yield* load(dir)).writer.compression, undefined)
+      assert.strictEqual((yield* load(dir, "uat", { KAFKA_DELTA_DELTA_COMPRESSION: "zstd" })).writer.compression, "zstd")
+      const bad = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_DELTA_COMPRESSION: "lz4" }))
+      expect(bad.message).toContain("delta.compression")
+      expect(bad.message).toContain(`"snappy" | "zstd"`)
+    }))
+
   it.effect("a bad override value is reported at its key", () =>
     Effect.gen(function*() {
       const dir = yield* withFile("uat.json", validFile)
