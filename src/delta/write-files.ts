@@ -41,6 +41,25 @@ export const conformSegment = (segment: Arrow.Table, schema: DeltaStructType): A
   return new Arrow.Table(target, batches)
 }
 
+/**
+ * The batch's segments conformed to the table schema, those with the same columns joined into one table, so a
+ * batch from many source partitions becomes files of the target size rather than one small file per partition.
+ */
+export const mergeSegments = (segments: ReadonlyArray<Arrow.Table>, schema: DeltaStructType): Array<Arrow.Table> => {
+  const byColumns = new Map<string, Array<Arrow.Table>>()
+  for (const segment of segments) {
+    if (segment.numRows === 0) continue
+    const conformed = conformSegment(segment, schema)
+    const key = conformed.schema.fields.map((field) => field.name).join("\u0000")
+    const group = byColumns.get(key)
+    if (group === undefined) byColumns.set(key, [conformed])
+    else group.push(conformed)
+  }
+  return [...byColumns.values()].map((group) =>
+    group.length === 1 ? group[0]! : new Arrow.Table(group[0]!.schema, group.flatMap((table) => table.batches))
+  )
+}
+
 /** Files written for one batch: their add actions and totals. */
 export interface WrittenFiles {
   readonly adds: ReadonlyArray<AddFile>
@@ -84,9 +103,7 @@ export const writeDataFiles = Effect.fnUntraced(function*(
     rows += file.rows
     bytes += info.size
   })
-  for (const segment of segments) {
-    if (segment.numRows === 0) continue
-    const conformed = conformSegment(segment, plan.schema)
+  for (const conformed of mergeSegments(segments, plan.schema)) {
     for (const group of splitByPartition(conformed, plan.partitionColumns)) {
       for (const slice of parquetFileSlices(group.table, { compression: plan.compression, targetFileSize: plan.targetFileSize })) {
         if (inFlight.length >= 2) yield* finishOldest
