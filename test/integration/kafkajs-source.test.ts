@@ -7,7 +7,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import * as Net from "node:net"
 import { afterAll, beforeAll, beforeEach } from "vitest"
 import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
@@ -16,6 +15,7 @@ import * as MemorySecrets from "../../layers/secrets/memory.ts"
 import { type ConsumeRequest, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
 import { testJob } from "../layers/support/job.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import { closedPort } from "../support/closed-port.ts"
 
 let env: ServicesEnv
 let admin: Admin
@@ -120,14 +120,6 @@ const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<
       : []
   )
 
-const closedPort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("kafkajs KafkaSource (integration, local broker from scripts/services.sh)", () => {
   it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>

@@ -4,8 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Redacted, References } from "effect"
-import * as Net from "node:net"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
+import { closedPort } from "../support/closed-port.ts"
 
 const context: KafkajsSource.ErrorContext = {
   brokers: "127.0.0.1:9094,127.0.0.1:9095",
@@ -18,14 +18,6 @@ const context: KafkajsSource.ErrorContext = {
 const kafkajsError = (name: string, message: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(message), { name, ...extra })
 
-const closedPort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("kafkajs KafkaSource errors (unit)", () => {
   it("a SASL failure is KafkaAuthError with user, broker and mechanism in one line", () => {

@@ -4,7 +4,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Redacted } from "effect"
-import * as Net from "node:net"
 import { afterAll, beforeAll } from "vitest"
 import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as HttpRegistry from "../../layers/schema-registry/http.ts"
@@ -13,6 +12,7 @@ import { SchemaRegistry } from "../../src/services/SchemaRegistry.ts"
 import { type FakeRegistry, startFakeRegistry } from "./support/fake-registry.ts"
 import { testJob } from "./support/job.ts"
 import { makeTestTls, type TestTls } from "./support/tls.ts"
+import { closedPort } from "../support/closed-port.ts"
 
 const password = "s3cr3t-Pa55word-never-printed"
 let plain: FakeRegistry
@@ -34,14 +34,6 @@ const withRegistry = <A, E>(
   use: (registry: SchemaRegistry["Service"]) => Effect.Effect<A, E>
 ) => Effect.scoped(Effect.flatMap(HttpRegistry.make(options), use))
 
-const closedPort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("HTTP SchemaRegistry (unit, fake registry on a local server)", () => {
   it.live("gets a schema by id under a path prefix, and caches it", () =>
