@@ -40,6 +40,13 @@ export const vacuum = (options: VacuumOptions) =>
       name = job.table.name
     }
     const storage = localStorage(NodePath.resolve(location), name)
+    const log = yield* storage.list("_delta_log")
+    if (log.length === 0) {
+      return yield* Effect.fail({
+        _tag: "UsageError",
+        message: `no Delta table at ${NodePath.resolve(location)} (no _delta_log); check --table or the environment's delta.warehouse`
+      })
+    }
     const cutoff = Date.now() - options.retentionHours * 3_600_000
     const orphans = yield* vacuumDryRun(storage, options.dryRun ? Date.now() : cutoff)
     let bytes = 0

@@ -51,6 +51,36 @@ describe("kafka-delta command line", () => {
     expect(stderr).toContain("--environment")
   })
 
+  it("bad flag values exit 2 naming the flag and what is allowed", () => {
+    const records = cli(["demo", "--records", "0"])
+    assert.strictEqual(records.status, 2)
+    expect(records.stderr).toContain("--records")
+    const trigger = cli(["run", "--environment", "uat", "--topic", "o", "--trigger", "sometimes"])
+    assert.strictEqual(trigger.status, 2)
+    expect(trigger.stderr).toContain(`"continuous" | "available-now"`)
+  })
+
+  it("vacuum without a table, or of a path that holds none, exits 2 and says what to give", () => {
+    const none = cli(["vacuum", "--dry-run"])
+    assert.strictEqual(none.status, 2)
+    expect(none.stderr).toContain("--table <path>, or --environment and --topic")
+    const missing = cli(["vacuum", "--table", NodePath.join(tempDir(), "nothing"), "--dry-run"])
+    assert.strictEqual(missing.status, 2)
+    expect(missing.stderr).toContain("no Delta table at")
+  })
+
+  it("vacuum --dry-run lists a data file no commit references, and deletes nothing", () => {
+    const output = tempDir()
+    assert.strictEqual(cli(["demo", "--output", output, "--records", "500"]).status, 0)
+    const table = NodePath.join(output, "lakehouse/demo/kafka_raw/orders")
+    Fs.writeFileSync(NodePath.join(table, "part-99999-orphan.c000.snappy.parquet"), "not referenced")
+    const listed = cli(["vacuum", "--table", table, "--dry-run"])
+    assert.strictEqual(listed.status, 0, listed.stderr)
+    expect(listed.stdout).toContain("would delete part-99999-orphan.c000.snappy.parquet")
+    expect(listed.stdout.split("\n").filter((line) => line.startsWith("would delete"))).toHaveLength(1)
+    assert.isTrue(Fs.existsSync(NodePath.join(table, "part-99999-orphan.c000.snappy.parquet")))
+  })
+
   it("demo writes a table with every record, and a second run writes nothing", () => {
     const output = tempDir()
     const first = cli(["demo", "--output", output, "--records", "3000"])
