@@ -19,6 +19,13 @@ const make = Arrow.makeData as unknown as (props: Record<string, unknown>) => Ar
 const kindOf = (value: unknown): string =>
   value === null ? "null" : value instanceof Uint8Array ? "bytes" : Array.isArray(value) ? "array" : typeof value
 
+/** A copy of `offsets` with room for `capacity` values (capacity + 1 offsets). */
+export const grownOffsets = (offsets: Int32Array, capacity: number): Int32Array => {
+  const grown = new Int32Array(capacity + 1)
+  grown.set(offsets)
+  return grown
+}
+
 /** An accumulator for one Arrow column (or a nested child of one). */
 export abstract class Column {
   /** Dotted path, for error messages. */
@@ -306,9 +313,7 @@ export class VarBinaryColumn extends Column {
     this.bytes = bytes
   }
   protected resize(capacity: number) {
-    const offsets = new Int32Array(capacity + 1)
-    offsets.set(this.offsets)
-    this.offsets = offsets
+    this.offsets = grownOffsets(this.offsets, capacity)
   }
   protected allocate(capacity: number) {
     this.offsets = new Int32Array(capacity + 1)

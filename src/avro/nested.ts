@@ -8,6 +8,7 @@ import {
   BoolColumn,
   Column,
   DecimalColumn,
+  grownOffsets,
   Int64Column,
   NumberColumn,
   VarBinaryColumn
@@ -41,9 +42,7 @@ export class ListColumn extends Column {
     this.child.truncate(this.offsets[length]!)
   }
   protected resize(capacity: number) {
-    const offsets = new Int32Array(capacity + 1)
-    offsets.set(this.offsets)
-    this.offsets = offsets
+    this.offsets = grownOffsets(this.offsets, capacity)
   }
   protected allocate(capacity: number) {
     this.offsets = new Int32Array(capacity + 1)
@@ -120,9 +119,7 @@ export class MapColumn extends Column {
     super.truncate(length)
   }
   protected resize(capacity: number) {
-    const offsets = new Int32Array(capacity + 1)
-    offsets.set(this.offsets)
-    this.offsets = offsets
+    this.offsets = grownOffsets(this.offsets, capacity)
   }
   protected allocate(capacity: number) {
     this.offsets = new Int32Array(capacity + 1)
