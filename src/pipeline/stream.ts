@@ -196,10 +196,15 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         const records = event.records
         // look up every schema id of the fetch before any record is applied
         const ids = new Set<number>()
+        let lastId = -1
         for (const record of records) {
           if (record.offset >= target) break
           const frame = codec.frame(record.value)
-          if ("schemaId" in frame && schemas.get(frame.schemaId) === undefined) ids.add(frame.schemaId)
+          // consecutive records mostly share an id: look at the cache only when it changes
+          if ("schemaId" in frame && frame.schemaId !== lastId) {
+            lastId = frame.schemaId
+            if (schemas.get(lastId) === undefined) ids.add(lastId)
+          }
         }
         const unknown = new Map<number, string>()
         for (const id of ids) {
