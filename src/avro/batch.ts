@@ -1,12 +1,15 @@
 /**
- * BatchBuilder: decoded records in, one Arrow Table out. Each record's fields are pushed straight into the
- * column accumulators by name (a field the record lacks — written with an older schema — becomes null), the
- * Kafka metadata goes into the trailing `_kafka` struct, and a record that cannot be a row is rolled back so the
- * builder holds only whole rows. `decodeInto` is the hot path: framing check, avsc decode, append.
+ * BatchBuilder: Avro bodies (or decoded records) in, one Arrow Table out. `appendBody` is the hot path: the
+ * body is read straight into the column accumulators by a reader compiled per writer schema (direct.ts); when
+ * the writer's types differ from the columns', avsc decodes it and `append` pushes the record's fields in by
+ * name. Either way a field the record lacks (written with an older schema) becomes null, the Kafka metadata goes
+ * into the trailing `_kafka` struct, and a record that cannot be a row is rolled back so the builder holds only
+ * whole rows. `decodeInto` adds the framing check.
  */
 import * as Arrow from "apache-arrow"
 import { type Column, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
 import type { AvroDecoder } from "./decoder.ts"
+import { compileBodyReader, CorruptBody, Cursor, type Reader } from "./direct.ts"
 import {
   type AppendError,
   ColumnTypeMismatchError,
@@ -28,6 +31,8 @@ export interface KafkaMeta {
   readonly key: Uint8Array | null
 }
 
+const EMPTY = new Uint8Array(0)
+
 const make = Arrow.makeData as unknown as (props: Record<string, unknown>) => Arrow.Data
 
 /** The `_kafka` struct's accumulators, written without going through the generic struct path. */
@@ -48,12 +53,27 @@ class KafkaColumns {
     this.key = new VarBinaryColumn(`${KAFKA_COLUMN}.key`, key!.type, true)
   }
   append(meta: KafkaMeta) {
-    this.topic.appendString(meta.topic)
-    this.partition.append(meta.partition)
-    this.offset.appendNumber(meta.offset)
-    this.timestamp.appendNumber(meta.timestamp * 1000)
-    if (meta.key === null) this.key.appendNull()
-    else this.key.append(meta.key)
+    this.appendFields(meta.topic, meta.partition, meta.offset, meta.timestamp, meta.key)
+  }
+  #topic = ""
+  #topicBytes = new Uint8Array(0)
+  appendFields(topic: string, partition: number, offset: number, timestamp: number, key: Uint8Array | null) {
+    // one topic per builder in practice: its UTF-8 bytes are encoded once and copied per row
+    if (topic !== this.#topic) {
+      this.#topic = topic
+      this.#topicBytes = Buffer.from(topic, "utf8")
+    }
+    const topicBytes = this.#topicBytes
+    const i = this.topic.push()
+    const q = this.topic.offsets[i]!
+    if (q + topicBytes.length > this.topic.bytes.length) this.topic.growBytes(q + topicBytes.length, q)
+    this.topic.bytes.set(topicBytes, q)
+    this.topic.offsets[i + 1] = q + topicBytes.length
+    this.partition.append(partition)
+    this.offset.appendNumber(offset)
+    this.timestamp.appendNumber(timestamp * 1000)
+    if (key === null) this.key.appendNull()
+    else this.key.append(key)
   }
   finish(length: number): Arrow.Data {
     const children = [this.topic.finish(), this.partition.finish(), this.offset.finish(), this.timestamp.finish(), this.key.finish()]
@@ -72,6 +92,9 @@ export class BatchBuilder {
   readonly #names: ReadonlyArray<string>
   readonly #kafka: KafkaColumns
   #rows = 0
+  /** Direct readers by writer schema id; null when the writer's types differ from the columns' (avsc path). */
+  readonly #readers = new Map<number, Reader | null>()
+  readonly #cursor = new Cursor()
 
   constructor(schema: Arrow.Schema) {
     const last = schema.fields[schema.fields.length - 1]
@@ -118,6 +141,51 @@ export class BatchBuilder {
     return undefined
   }
 
+  /**
+   * Decodes the Avro body at `offset` of `value` (written with `decoder`'s schema) straight into the columns
+   * (see direct.ts), or through avsc and `append` when the writer's types differ from the columns'. Returns
+   * undefined, or why the record cannot be a row (the builder is then unchanged).
+   */
+  appendBody(
+    decoder: AvroDecoder,
+    value: Uint8Array,
+    offset: number,
+    topic: string,
+    partition: number,
+    kafkaOffset: number,
+    timestamp: number,
+    key: Uint8Array | null
+  ): RecordError | undefined {
+    let reader = this.#readers.get(decoder.schemaId)
+    if (reader === undefined) {
+      reader = compileBodyReader(decoder.schema, this.#columns, this.#names) ?? null
+      this.#readers.set(decoder.schemaId, reader)
+    }
+    if (reader === null) {
+      const decoded = decoder.decode(value, offset)
+      if (decoded instanceof CorruptAvroError) return decoded
+      return this.append(decoded, { topic, partition, offset: kafkaOffset, timestamp, key })
+    }
+    const cursor = this.#cursor
+    cursor.buf = value
+    cursor.pos = offset
+    cursor.end = value.length
+    try {
+      reader(cursor)
+      if (cursor.pos !== cursor.end) throw new CorruptBody(`${cursor.end - cursor.pos} bytes left over after the record`)
+    } catch (error) {
+      for (const column of this.#columns) column.truncate(this.#rows)
+      if (error instanceof CorruptBody) return new CorruptAvroError({ schemaId: decoder.schemaId, reason: error.reason })
+      if (error instanceof NullInNonNullableColumnError || error instanceof ColumnTypeMismatchError) return error
+      throw error
+    } finally {
+      cursor.buf = EMPTY
+    }
+    this.#kafka.appendFields(topic, partition, kafkaOffset, timestamp, key)
+    this.#rows++
+    return undefined
+  }
+
   /** The rows as one Arrow Table (one record batch); the builder is empty and reusable afterwards. */
   finish(): Arrow.Table {
     const length = this.#rows
@@ -158,8 +226,6 @@ export const decodeInto = (
   if (schemaId !== decoder.schemaId) {
     return new CorruptAvroError({ schemaId, reason: `framed with schema id ${schemaId} but decoded with the decoder of id ${decoder.schemaId}` })
   }
-  const decoded = decoder.decode(value, HEADER_LENGTH)
-  if (decoded instanceof CorruptAvroError) return decoded
-  return builder.append(decoded, meta)
+  return builder.appendBody(decoder, value, HEADER_LENGTH, meta.topic, meta.partition, meta.offset, meta.timestamp, meta.key)
 }
 

@@ -61,6 +61,19 @@ export abstract class Column {
     this.length = i + 1
   }
 
+  /**
+   * Reserves the next row as non-null and returns its index; the caller then writes the value at that index
+   * (the direct decoder's way in: no value object, no type check). A failure before the value is written is
+   * undone by `truncate`, like any other.
+   */
+  push(): number {
+    const i = this.length
+    if (i === this.capacity) this.grow(i + 1)
+    if (this.validity !== undefined) this.validity[i >> 3]! |= 1 << (i & 7)
+    this.length = i + 1
+    return i
+  }
+
   /** Appends a null (or, in a non-nullable child of a null parent, an empty placeholder). */
   appendNull(): void {
     const i = this.length
@@ -305,11 +318,15 @@ export class VarBinaryColumn extends Column {
     this.offsets[i + 1] = this.offsets[i]!
   }
   protected truncateValues() {}
-  protected growBytes(needed: number) {
+  /**
+   * Makes room for `needed` bytes in all, keeping the first `used` (by default the end of the rows appended so
+   * far; a caller that has `push`ed the row it is writing passes that row's start offset).
+   */
+  growBytes(needed: number, used: number = this.offsets[this.length]!): void {
     let size = Math.max(1024, this.bytes.length * 2)
     while (size < needed) size *= 2
     const bytes = Buffer.allocUnsafe(size)
-    this.bytes.copy(bytes, 0, 0, this.offsets[this.length]!)
+    this.bytes.copy(bytes, 0, 0, used)
     this.bytes = bytes
   }
   protected resize(capacity: number) {
@@ -340,6 +357,8 @@ const POW10 = Array.from({ length: 39 }, (_, i) => 10n ** BigInt(i))
 /** decimal(p, s) as Decimal128: two little-endian int64 words per value. */
 export class DecimalColumn extends Column {
   words: BigInt64Array
+  /** The same buffer as 32-bit words (four per value, little-endian), for writes without BigInt. */
+  u32: Uint32Array
   readonly #scale: number
   readonly #limit: bigint
   constructor(path: string, type: Arrow.Decimal, nullable: boolean, capacity = INITIAL_CAPACITY) {
@@ -347,6 +366,7 @@ export class DecimalColumn extends Column {
     this.#scale = type.scale
     this.#limit = POW10[type.precision]!
     this.words = new BigInt64Array(capacity * 2)
+    this.u32 = new Uint32Array(this.words.buffer)
   }
   protected write(i: number, value: unknown) {
     if (!(value instanceof DecimalValue)) return this.mismatch("decimal", value)
@@ -371,9 +391,11 @@ export class DecimalColumn extends Column {
     const words = new BigInt64Array(capacity * 2)
     words.set(this.words)
     this.words = words
+    this.u32 = new Uint32Array(words.buffer)
   }
   protected allocate(capacity: number) {
     this.words = new BigInt64Array(capacity * 2)
+    this.u32 = new Uint32Array(this.words.buffer)
   }
   protected valueBytes() {
     return this.length * 16

@@ -221,6 +221,8 @@ export const avroType = (schema: string | object): avro.Type => {
 export interface AvroDecoder {
   readonly schemaId: number
   readonly type: avro.Type
+  /** The writer schema, parsed (what the direct decoder compiles). */
+  readonly schema: unknown
   /** The writer schema's Arrow schema (value columns, then `_kafka`). */
   readonly arrowSchema: Arrow.Schema
   /** Decodes the body at `offset` to the end of `bytes`: the decoded record, or why it cannot be read. */
@@ -257,7 +259,7 @@ export const makeDecoder = (schemaId: number, schema: string | object): AvroDeco
     }
     return result.value
   }
-  return { schemaId, type, arrowSchema, decode }
+  return { schemaId, type, schema: parseAvroSchema(schema), arrowSchema, decode }
 }
 
 /** Decoders by schema id, each built once (a registry id never changes its schema). */

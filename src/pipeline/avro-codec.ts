@@ -1,10 +1,10 @@
 /**
- * The pipeline's Codec bound to `src/avro` (Confluent framing, avsc decoders with exact longs and logical types,
- * column accumulators) and to the Delta schema rules of `src/delta` for widening a batch schema when a writer
+ * The pipeline's Codec bound to `src/avro` (Confluent framing, bodies decoded straight into column accumulators
+ * by readers compiled per writer schema, avsc decoders where a writer's types differ from the batch columns') and to the Delta schema rules of `src/delta` for widening a batch schema when a writer
  * schema adds nullable fields.
  */
 import * as Arrow from "apache-arrow"
-import { type AvroDecoder, BatchBuilder, CorruptAvroError, KAFKA_COLUMN, kafkaField, makeDecoder, parseFrame } from "../avro/index.ts"
+import { type AvroDecoder, BatchBuilder, KAFKA_COLUMN, kafkaField, makeDecoder, parseFrame } from "../avro/index.ts"
 import { mergeSchema } from "../delta/schema-merge.ts"
 import { arrowSchemaOf, deltaSchemaOf } from "../delta/schema.ts"
 import type { Codec, SegmentBuilder, WriterSchema } from "./decoding.ts"
@@ -30,16 +30,14 @@ const segmentBuilder = (schema: Arrow.Schema): SegmentBuilder => {
       const decoder = (writer as AvroWriterSchema).decoder
       const value = record.value
       if (value === null) return "record value is null"
-      const decoded = decoder.decode(value, bodyOffset)
-      if (decoded instanceof CorruptAvroError) return decoded.message
-      const failure = builder.append(decoded, { topic, partition, offset: record.offset, timestamp: record.timestamp, key: record.key })
+      const failure = builder.appendBody(decoder, value, bodyOffset, topic, partition, record.offset, record.timestamp, record.key)
       return failure === undefined ? undefined : failure.message
     },
     finish: () => builder.finish()
   }
 }
 
-/** Decoding with avsc into Arrow columns. */
+/** Decoding Avro bodies into Arrow columns. */
 export const avroCodec: Codec = {
   frame: (value) => {
     const frame = parseFrame(value)
