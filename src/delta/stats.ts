@@ -118,10 +118,17 @@ const decoder = new TextDecoder()
 
 const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; mask: Mask }>, prefix: number): Leaf => {
   let nulls = 0
-  const valid = (data: Arrow.Data, mask: Mask, i: number) => (mask === undefined || mask[i] === 1) && isValid(data, i)
+  // per chunk: undefined when every row is valid, so the loops below skip the per-row check (the common case)
+  const validityOf = (data: Arrow.Data, mask: Mask): ((i: number) => boolean) | undefined => {
+    const bitmap = data.nullCount > 0 && data.nullBitmap !== undefined && data.nullBitmap.length > 0 ? data.nullBitmap : undefined
+    if (mask === undefined && bitmap === undefined) return undefined
+    const offset = data.offset
+    if (bitmap === undefined) return (i) => mask![i] === 1
+    return (i) => (mask === undefined || mask[i] === 1) && ((bitmap[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1) === 1
+  }
   for (const { data, mask } of chunks) {
     if (mask === undefined) nulls += data.nullCount
-    else for (let i = 0; i < data.length; i++) if (!valid(data, mask, i)) nulls++
+    else for (let i = 0; i < data.length; i++) if (!((mask[i] === 1) && isValid(data, i))) nulls++
   }
   if (typeof type !== "string") return { nulls, min: undefined, max: undefined }
   const numeric = ["byte", "short", "integer", "float", "double", "date"].includes(type)
@@ -131,8 +138,9 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     let nan = false
     for (const { data, mask } of chunks) {
       const values = data.values as Int32Array
+      const valid = validityOf(data, mask)
       for (let i = 0; i < data.length; i++) {
-        if (!valid(data, mask, i)) continue
+        if (valid !== undefined && !valid(i)) continue
         const v = values[data.offset + i]!
         if (v !== v) nan = true
         if (v < min) min = v
@@ -152,10 +160,11 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     for (const { data, mask } of chunks) {
       const values = data.values as BigInt64Array
       const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2)
+      const valid = validityOf(data, mask)
       let minAt = -1
       let maxAt = -1
       for (let i = 0; i < data.length; i++) {
-        if (!valid(data, mask, i)) continue
+        if (valid !== undefined && !valid(i)) continue
         const at = data.offset + i
         const hi = words[2 * at + 1]!
         const lo = words[2 * at]! >>> 0
@@ -202,10 +211,11 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
       const signed = new Int32Array(words.buffer, words.byteOffset, words.length)
       const lo = new BigUint64Array(words.buffer, words.byteOffset, words.length >> 1)
       const hi = new BigInt64Array(words.buffer, words.byteOffset, words.length >> 1)
+      const valid = validityOf(data, mask)
       let minAt = -1
       let maxAt = -1
       for (let i = 0; i < data.length; i++) {
-        if (!valid(data, mask, i)) continue
+        if (valid !== undefined && !valid(i)) continue
         const at = data.offset + i
         if (minAt < 0) {
           minAt = at
@@ -225,22 +235,45 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     return { nulls, min: new Raw(formatDecimal(min, scale)), max: new Raw(formatDecimal(max, scale)) }
   }
   if (type === "string") {
-    let best: [Uint8Array, number, number] | undefined
-    let worst: [Uint8Array, number, number] | undefined
+    let best: Uint8Array | undefined
+    let bestStart = 0
+    let bestEnd = 0
+    let worst: Uint8Array | undefined
+    let worstStart = 0
+    let worstEnd = 0
     for (const { data, mask } of chunks) {
       const offsets = data.valueOffsets as Int32Array
       const bytes = data.values as Uint8Array
+      const valid = validityOf(data, mask)
       for (let i = 0; i < data.length; i++) {
-        if (!valid(data, mask, i)) continue
+        if (valid !== undefined && !valid(i)) continue
         const s = offsets[data.offset + i]!
         const e = offsets[data.offset + i + 1]!
-        if (best === undefined || compareBytes(bytes, s, e, best[0], best[1], best[2]) < 0) best = [bytes, s, e]
-        if (worst === undefined || compareBytes(bytes, s, e, worst[0], worst[1], worst[2]) > 0) worst = [bytes, s, e]
+        if (best === undefined || worst === undefined) {
+          best = worst = bytes
+          bestStart = worstStart = s
+          bestEnd = worstEnd = e
+          continue
+        }
+        // the first byte settles most comparisons; compareBytes only on a tie there (or an empty string)
+        const first = s < e ? bytes[s]! : -1
+        const bestFirst = bestStart < bestEnd ? best[bestStart]! : -1
+        if (first < bestFirst || (first === bestFirst && compareBytes(bytes, s, e, best, bestStart, bestEnd) < 0)) {
+          best = bytes
+          bestStart = s
+          bestEnd = e
+        }
+        const worstFirst = worstStart < worstEnd ? worst[worstStart]! : -1
+        if (first > worstFirst || (first === worstFirst && compareBytes(bytes, s, e, worst, worstStart, worstEnd) > 0)) {
+          worst = bytes
+          worstStart = s
+          worstEnd = e
+        }
       }
     }
     if (best === undefined || worst === undefined) return { nulls, min: undefined, max: undefined }
-    const min = truncateMin(decoder.decode(best[0].subarray(best[1], best[2])), prefix)
-    const max = truncateMax(decoder.decode(worst[0].subarray(worst[1], worst[2])), prefix)
+    const min = truncateMin(decoder.decode(best.subarray(bestStart, bestEnd)), prefix)
+    const max = truncateMax(decoder.decode(worst.subarray(worstStart, worstEnd)), prefix)
     return { nulls, min, max }
   }
   return { nulls, min: undefined, max: undefined }

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Arrow from "apache-arrow"
 import { Effect, Option } from "effect"
+import fc from "fast-check"
 import { type Action, parseActions, serializeActions } from "../../src/delta/actions.ts"
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { parseInterval } from "../../src/delta/checkpoint.ts"
@@ -108,6 +109,35 @@ describe("stats", () => {
         `"nullCount":{"l":1,"dec":1,"ts":1,"x":0,"st":{"n":2},"b":1}}`
     )
     assert.strictEqual(formatTimestampMillis(1_000_999n, false), "1970-01-01T00:00:01.000")
+  })
+
+  it("string min and max are the byte-order extremes, nulls and empty strings included", () => {
+    const schema = new Arrow.Schema([
+      new Arrow.Field("s", new Arrow.Utf8(), true),
+      new Arrow.Field("st", new Arrow.Struct([new Arrow.Field("t", new Arrow.Utf8(), true)]), true)
+    ])
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.option(fc.string({ unit: "binary", maxLength: 6 }), { nil: null }), fc.option(fc.option(fc.string({ maxLength: 3 }), { nil: null }), { nil: null })), { minLength: 1, maxLength: 30 }),
+        (rows) => {
+          const table = tableOf(schema, rows.map(([s, t]) => ({ s, st: t === null ? null : { t } })))
+          const stats = JSON.parse(computeStats(table, deltaSchemaOf(schema)))
+          const extremes = (values: ReadonlyArray<string | null>) => {
+            const present = values.filter((v): v is string => v !== null).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+            return present.length === 0 ? [undefined, undefined] : [truncateMin(present[0]!), truncateMax(present[present.length - 1]!)]
+          }
+          const [sMin, sMax] = extremes(rows.map(([s]) => s))
+          assert.strictEqual(stats.minValues.s, sMin)
+          assert.strictEqual(stats.maxValues.s, sMax)
+          const [tMin, tMax] = extremes(rows.map(([, t]) => t ?? null))
+          assert.strictEqual(stats.minValues.st?.t, tMin)
+          assert.strictEqual(stats.maxValues.st?.t, tMax)
+          assert.strictEqual(stats.nullCount.s, rows.filter(([s]) => s === null).length)
+          assert.strictEqual(stats.nullCount.st.t, rows.filter(([, t]) => t == null).length)
+        }
+      ),
+      { numRuns: 200 }
+    )
   })
 
   it("only the first 32 leaf columns", () => {
