@@ -96,12 +96,16 @@ export abstract class Column {
     this.length = length
   }
 
-  /** The rows as Arrow Data; the column is empty afterwards (the Data keeps the old buffers). */
+  /**
+   * The rows as Arrow Data; the column is empty afterwards (the Data keeps the old buffers). The fresh buffers
+   * start small: the pipeline drops a builder once it is finished, so buffers sized for the next batch would
+   * only be garbage (a whole batch's worth per finish).
+   */
   finish(): Arrow.Data {
     const n = this.length
     const nullBitmap = this.nullCount > 0 && this.validity !== undefined ? this.validity.subarray(0, (n + 7) >> 3) : undefined
     const data = this.toData(n, this.nullCount, nullBitmap)
-    const capacity = Math.max(INITIAL_CAPACITY, n)
+    const capacity = INITIAL_CAPACITY
     this.length = 0
     this.nullCount = 0
     this.capacity = capacity
@@ -334,7 +338,7 @@ export class VarBinaryColumn extends Column {
   }
   protected allocate(capacity: number) {
     this.offsets = new Int32Array(capacity + 1)
-    this.bytes = Buffer.allocUnsafe(Math.max(1024, this.bytes.length))
+    this.bytes = Buffer.allocUnsafe(capacity * 16)
   }
   protected valueBytes() {
     return this.length * 4 + this.offsets[this.length]!
