@@ -258,10 +258,22 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
         // the first byte settles most comparisons; compareBytes only on a tie there (or an empty string)
         const first = s < e ? bytes[s]! : -1
         const bestFirst = bestStart < bestEnd ? best[bestStart]! : -1
-        if (first < bestFirst || (first === bestFirst && compareBytes(bytes, s, e, best, bestStart, bestEnd) < 0)) {
+        if (first < bestFirst) {
           best = bytes
           bestStart = s
           bestEnd = e
+          continue
+        }
+        if (first === bestFirst) {
+          const order = compareBytes(bytes, s, e, best, bestStart, bestEnd)
+          if (order < 0) {
+            best = bytes
+            bestStart = s
+            bestEnd = e
+            continue
+          }
+          // equal to the minimum: not above the maximum (a column of one repeated value, like the topic, ends here)
+          if (order === 0) continue
         }
         const worstFirst = worstStart < worstEnd ? worst[worstStart]! : -1
         if (first > worstFirst || (first === worstFirst && compareBytes(bytes, s, e, worst, worstStart, worstEnd) > 0)) {
