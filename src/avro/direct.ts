@@ -117,6 +117,45 @@ const scratchBytes = new Uint8Array(scratch)
 const scratchFloat = new Float32Array(scratch)
 const scratchDouble = new Float64Array(scratch)
 
+/**
+ * Whether `bytes[start, end)` is well-formed UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF), as `buffer.isUtf8` decides, without the subarray that calling it on a slice needs.
+ */
+export const isWellFormedUtf8 = (bytes: Uint8Array, start: number, end: number): boolean => {
+  let i = start
+  while (i < end) {
+    const b = bytes[i]!
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    if (b < 0xc2) return false
+    if (b < 0xe0) {
+      if (i + 1 >= end || (bytes[i + 1]! & 0xc0) !== 0x80) return false
+      i += 2
+      continue
+    }
+    if (b < 0xf0) {
+      if (i + 2 >= end) return false
+      const b1 = bytes[i + 1]!
+      if ((b1 & 0xc0) !== 0x80 || (bytes[i + 2]! & 0xc0) !== 0x80) return false
+      if ((b === 0xe0 && b1 < 0xa0) || (b === 0xed && b1 >= 0xa0)) return false
+      i += 3
+      continue
+    }
+    if (b < 0xf5) {
+      if (i + 3 >= end) return false
+      const b1 = bytes[i + 1]!
+      if ((b1 & 0xc0) !== 0x80 || (bytes[i + 2]! & 0xc0) !== 0x80 || (bytes[i + 3]! & 0xc0) !== 0x80) return false
+      if ((b === 0xf0 && b1 < 0x90) || (b === 0xf4 && b1 >= 0x90)) return false
+      i += 4
+      continue
+    }
+    return false
+  }
+  return true
+}
+
 /** Copies `length` bytes at the cursor into a var-binary column's byte buffer as row `i`'s value. */
 const copyBytes = (c: Cursor, column: VarBinaryColumn, i: number, length: number, utf8: boolean): void => {
   let q = column.offsets[i]!
@@ -125,19 +164,22 @@ const copyBytes = (c: Cursor, column: VarBinaryColumn, i: number, length: number
   const src = c.buf
   const start = c.pos
   const stop = start + length
-  let high = 0
+  let valid = true
   if (length < 48) {
+    let high = 0
     for (let p = start; p < stop; p++) {
       const b = src[p]!
       high |= b
       dst[q++] = b
     }
+    if (utf8 && high & 0x80) valid = isWellFormedUtf8(src, start, stop)
   } else {
-    dst.set(src.subarray(start, stop), q)
+    const slice = src.subarray(start, stop)
+    dst.set(slice, q)
     q += length
-    high = 0x80
+    if (utf8) valid = isUtf8(slice)
   }
-  if (utf8 && high & 0x80 && !isUtf8(src.subarray(start, stop))) {
+  if (!valid) {
     // what avsc's string reader (Buffer#utf8Slice) gives: each invalid sequence becomes U+FFFD
     const text = Buffer.from(src.buffer, src.byteOffset + start, length).toString("utf8")
     q = column.offsets[i]!
@@ -332,6 +374,12 @@ const mapReader = (column: MapColumn, value: Reader, minEntryBytes: number): Rea
 }
 
 /** The fields of a record in writer order, then nulls for the batch columns the writer lacks. */
+/**
+ * The fields of a record in writer order, then nulls for the batch columns the writer lacks. The sequence is
+ * generated as straight-line code (`r0(c); r1(c); ...`, only indices, never names, go into the source) so that
+ * each call site sees a single reader and the JIT can inline it; a loop over an array of readers is one
+ * megamorphic call site for all of them.
+ */
 const fieldsReader = (readers: ReadonlyArray<Reader>, absent: ReadonlyArray<Column>): Reader => {
   const count = readers.length
   return (c) => {

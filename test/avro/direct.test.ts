@@ -8,7 +8,8 @@ import * as Arrow from "apache-arrow"
 import fc from "fast-check"
 import { BatchBuilder } from "../../src/avro/batch.ts"
 import { type AvroDecoder, makeDecoder } from "../../src/avro/decoder.ts"
-import { compileBodyReader } from "../../src/avro/direct.ts"
+import { compileBodyReader, isWellFormedUtf8 } from "../../src/avro/direct.ts"
+import { isUtf8 } from "node:buffer"
 import { CorruptAvroError } from "../../src/avro/errors.ts"
 import { columnFor } from "../../src/avro/nested.ts"
 import { encoderType, twos } from "./support.ts"
@@ -164,6 +165,18 @@ describe("direct decoder", () => {
     const table = direct.finish()
     expect(table.getChild("s")!.get(0)).toBe("a\ufffdb")
     expect(ipc(table).equals(ipc(avsc.finish()))).toBe(true)
+  })
+
+  it("decides well-formed UTF-8 as buffer.isUtf8 does", () => {
+    // bytes biased to the interesting ranges: lead bytes, continuations, the edges of overlong and surrogate forms
+    const byte = fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0x80, max: 0xbf }), fc.constantFrom(0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x9f, 0xa0, 0x8f, 0x90))
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 12 }), fc.nat(3), (values, pad) => {
+        const bytes = Uint8Array.from([...Array(pad).fill(0x41), ...values, 0x41])
+        expect(isWellFormedUtf8(bytes, pad, pad + values.length)).toBe(isUtf8(Buffer.from(values)))
+      }),
+      { numRuns: 5000 }
+    )
   })
 
   it("rejects every truncation of a body and leaves the builder unchanged", () => {
