@@ -1,8 +1,10 @@
 /**
  * The ceilings of `npm run bench`, measured in this one process on the benchmark's data, so the report shows
  * where kafka-delta's time goes:
- * - decode only: avsc decode of every framed value (the decoder the pipeline uses), results dropped;
- * - decode + columns: `decodeInto` a BatchBuilder, `finish()` to Arrow;
+ * - decode only: avsc decode of every framed value to objects, results dropped (the pipeline's fallback path,
+ *   for writers whose types differ from the batch columns);
+ * - decode + columns: `decodeInto` a BatchBuilder (the direct decoder: bytes straight into columns, the
+ *   pipeline's path), `finish()` to Arrow;
  * - decode + columns + Parquet + stats: also conformed to the table schema, encoded by parquet-wasm (snappy, as
  *   the sink does) and described by Delta stats, in batches like the pipeline's (no Kafka, no file I/O);
  * - kafkajs fetch: a consumer with the source's fetch settings reading the topic from the start, records dropped;
@@ -105,8 +107,8 @@ const toParquet = (builder: BatchBuilder) => {
 }
 
 decodeOnly() // warm the JIT the way a long run is warm
-await timed("decode only (avsc, exact longs)", N, frameBytes, decodeOnly)
-await timed("decode + columns (BatchBuilder, finish)", N, frameBytes, () => toColumns((b) => b.finish()))
+await timed("decode only (avsc to objects, the fallback path)", N, frameBytes, decodeOnly)
+await timed("decode + columns (direct decoder, finish)", N, frameBytes, () => toColumns((b) => b.finish()))
 toColumns(toParquet)
 parquetBytes = 0
 await timed("decode + columns + Parquet (snappy) + stats", N, frameBytes, () => toColumns(toParquet), `batches of ${BATCH.toLocaleString("en")}; all on this thread`)

@@ -1,6 +1,6 @@
 /**
  * Micro benchmark of the Avro hot path: N demo events (default 500k, env N) framed Confluent-style, decoded with
- * `decodeInto` into one BatchBuilder, then `finish()`ed into an Arrow Table. Not a test; prints one line.
+ * `decodeInto` into one BatchBuilder (the direct decoder), then `finish()`ed into an Arrow Table. Not a test; prints one line.
  * Run: node scripts/bench/decode.ts   (Node 24 from node_modules/.bin)
  */
 import { BatchBuilder, decodeInto, type KafkaMeta, makeDecoder } from "../../src/avro/index.ts"
