@@ -1,11 +1,14 @@
 /**
  * Benchmark data: N demo events (src/demo/events.ts, seed 42) as Avro bodies without framing, written once per N
- * to `.cache/bench/demo-<N>.bin` (each body as a 4-byte little-endian length + the bytes), so every pair of runs
+ * to `.cache/bench/demo-v<version>-<N>.bin` (each body as a 4-byte little-endian length + the bytes), so every pair of runs
  * and both engines read exactly the same records. The producer adds the Confluent header with the registered id.
  */
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/events.ts"
+
+/** Bumped with every change to the demo generator (v2: values of about 230 bytes). */
+const DEMO_DATA_VERSION = 2
 
 /** Where benchmark data files are cached. */
 export const cacheDir = NodePath.resolve(import.meta.dirname, "../../.cache/bench")
@@ -21,7 +24,8 @@ export const schemaFile = (): string => {
 /** The bodies file for `n` records (generated on first use); returns its path and total body bytes. */
 export const ensureBodies = async (n: number): Promise<{ readonly file: string; readonly bytes: number }> => {
   Fs.mkdirSync(cacheDir, { recursive: true })
-  const file = NodePath.join(cacheDir, `demo-${n}.bin`)
+  // the version changes whenever the demo generator does, so a cached file never holds older records
+  const file = NodePath.join(cacheDir, `demo-v${DEMO_DATA_VERSION}-${n}.bin`)
   if (Fs.existsSync(file)) {
     const size = Fs.statSync(file).size
     return { file, bytes: size - 4 * n }

@@ -77,9 +77,16 @@ export const encodeDemoEvent = (schemaId: number, event: DemoEvent): Buffer => {
 }
 
 const cities = ["Berlin", "Zürich", "Łódź", "São Paulo", "Kyoto", "Oslo", "Nairobi", "Montréal"]
-const streets = ["Main St", "Hauptstraße", "Rue de la Paix", "Calle Mayor", "Via Roma"]
+const streets = ["Main Street", "Hauptstraße", "Rue de la Paix", "Calle Mayor", "Via Roma", "Kurfürstendamm", "Avenida Paulista"]
 const statuses = ["CREATED", "PAID", "SHIPPED", "CANCELLED"] as const
-const tagWords = ["gift", "priority", "fragile", "bulk", "repeat", "promo"]
+const tagWords = ["gift", "priority", "fragile", "bulk", "repeat", "promo", "first-order", "subscription"]
+const attributeKeys = ["channel", "campaign", "warehouse", "coupon", "device", "referrer"]
+const notes = [
+  "please ring the bell twice and leave the parcel with the neighbour",
+  "deliver to the side entrance, the front door is under repair",
+  "call on arrival; the intercom does not work after 6 pm",
+  "leave at reception"
+]
 
 /** A small deterministic PRNG (mulberry32). */
 const random = (seed: number) => {
@@ -98,8 +105,8 @@ export const demoEvent = (seed: number, index: number): DemoEvent => {
   const next = random(seed * 1_000_003 + index)
   const pick = <A>(values: ReadonlyArray<A>): A => values[Math.floor(next() * values.length)]!
   const hex = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 16).toString(16)).join("")
-  const tagCount = Math.floor(next() * 4)
-  const attributeCount = Math.floor(next() * 4)
+  const tagCount = 1 + Math.floor(next() * 4)
+  const attributeCount = 1 + Math.floor(next() * 4)
   const createdAt = 1_767_225_600_000 + index * 1_000 + Math.floor(next() * 1_000)
   return {
     order_id: 1_000_000 + index,
@@ -109,12 +116,12 @@ export const demoEvent = (seed: number, index: number): DemoEvent => {
     currency: pick(["EUR", "USD", "CHF", "JPY"]),
     created_at: createdAt,
     delivery_date: next() < 0.2 ? null : Math.floor(createdAt / 86_400_000) + 1 + Math.floor(next() * 10),
-    note: next() < 0.5 ? null : `please ring ${Math.floor(next() * 100)} times`,
+    note: next() < 0.5 ? null : `${pick(notes)} (ref ${Math.floor(next() * 100_000)})`,
     express: next() < 0.3,
     quantity: 1 + Math.floor(next() * 20),
     weight_kg: Math.round(next() * 100_000) / 1000,
     tags: Array.from({ length: tagCount }, () => pick(tagWords)),
     shipping_address: { street: `${1 + Math.floor(next() * 200)} ${pick(streets)}`, city: pick(cities), zip: String(10000 + Math.floor(next() * 89999)) },
-    attributes: Object.fromEntries(Array.from({ length: attributeCount }, (_, i) => [`k${i}`, hex(6)]))
+    attributes: Object.fromEntries(Array.from({ length: attributeCount }, (_, i) => [attributeKeys[i]!, `${pick(tagWords)}-${hex(10)}`]))
   }
 }
