@@ -12,7 +12,9 @@
  * --partitions (6), --no-spark, --no-ceilings, --backlog=N / BENCH_BACKLOG (0: no backlog run),
  * --rss-bound-mib (512), --max-batch-records (1,000,000), --max-batch-bytes (default of the job config),
  * --node-flags="..." (extra flags for kafka-delta's node, e.g. --cpu-prof), --keep (keep tables and topics),
- * --tag=name (the report files are reports/bench[-name].{json,md}).
+ * --tag=name (the report files are reports/bench[-name].{json,md}), --topic=name (reuse a topic kept by an earlier
+ * --keep run instead of producing one: it must hold the --n records, or the --backlog records for a backlog run;
+ * it is never deleted).
  *
  * Side by side: --compare="label=<checkout>[:ENV=value...];label2=..." runs only kafka-delta, once per variant per
  * round on the same topic, in rotating order (each checkout with its own src/, e.g. a `git worktree` of an older
@@ -44,7 +46,8 @@ const options = {
   maxBatchBytes: option("max-batch-bytes", "BENCH_MAX_BATCH_BYTES", ""),
   nodeFlags: option("node-flags", "BENCH_NODE_FLAGS", "").split(" ").filter((f) => f.length > 0),
   keep: args.has("keep"),
-  tag: option("tag", "BENCH_TAG", "")
+  tag: option("tag", "BENCH_TAG", ""),
+  topic: option("topic", "BENCH_TOPIC", "")
 }
 
 // the services' connection settings, unless the caller exported them already
@@ -67,6 +70,7 @@ const json = <A>(text: string): A => JSON.parse(text.trim().split("\n").filter((
 
 const produce = async (topic: string, n: number) => {
   const bodies = await ensureBodies(n)
+  if (options.topic !== "") return { schemaId: -1, records: n, bytes: bodies.bytes, seconds: 0 } // reused, not produced
   const out = execFileSync(python, [NodePath.join(root, "scripts/bench/produce.py"), bootstrap, registry, topic, schemaFile(), bodies.file, String(options.partitions)], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -76,6 +80,7 @@ const produce = async (topic: string, n: number) => {
 }
 
 const deleteTopic = (topic: string) => {
+  if (options.topic !== "") return // a reused topic belongs to the caller
   try {
     execFileSync(python, ["-c", `from confluent_kafka.admin import AdminClient\nimport sys\n[f.result(60) for f in AdminClient({"bootstrap.servers": sys.argv[1]}).delete_topics([sys.argv[2]]).values()]`, bootstrap, topic], { stdio: "ignore" })
   } catch { /* the broker may have been restarted (wiped) meanwhile */ }
@@ -136,7 +141,7 @@ const verify = (a: string, b: string) => {
 }
 
 const pair = async (index: number, attempt: number): Promise<PairResult> => {
-  const topic = `bench_${runId}_p${index}_${attempt}`
+  const topic = options.topic || `bench_${runId}_p${index}_${attempt}`
   const produced = await produce(topic, options.n)
   log(`pair ${index + 1}: produced ${produced.records} records (${(produced.bytes / 1e6).toFixed(1)} MB) to ${topic} in ${produced.seconds}s, schema id ${produced.schemaId}`)
   const dir = NodePath.join(workDir, `pair${index}_${attempt}`)
@@ -173,7 +178,7 @@ const compare = async () => {
   const runs = new Map<string, Array<EngineRun>>(variants.map((v) => [v.label, []]))
   let produced: { records: number; bytes: number } | undefined
   for (let round = 0, attempt = 1; round < options.pairs; round++) {
-    const topic = `bench_${runId}_c${round}_${attempt}`
+    const topic = options.topic || `bench_${runId}_c${round}_${attempt}`
     const done: Array<[string, EngineRun]> = []
     try {
       produced = await produce(topic, options.n)
@@ -249,7 +254,7 @@ const main = async () => {
   }
   let backlog: unknown
   if (options.backlog > 0) {
-    const topic = `bench_${runId}_backlog`
+    const topic = options.topic || `bench_${runId}_backlog`
     const produced = await produce(topic, options.backlog)
     log(`backlog: produced ${produced.records} records to ${topic} in ${produced.seconds}s`)
     const run = await runKafkaDelta(topic, NodePath.join(workDir, "backlog"))
