@@ -59,7 +59,7 @@ export const planFileRanges = (
 
 /** Encodes one Arrow table as one Parquet file. */
 export const encodeParquet = (table: Arrow.Table, compression: Compression, rowGroupRows: number): Uint8Array =>
-  encodeIpcToParquet(Arrow.tableToIPC(table, "stream"), compression, rowGroupRows)
+  encodeIpcToParquet(Arrow.tableToIPC(table, "stream"), compression, rowGroupRows, true)
 
 /** The files a table is written as: row ranges of about the target size, and the row-group size. */
 const planFiles = (table: Arrow.Table, options: ParquetOptions) => {
