@@ -49,7 +49,11 @@ export interface ConsumeTuning {
   readonly maxBytesPerPartition?: number | undefined
   /** How long the broker may wait for data before answering a fetch (default 500 millis). */
   readonly maxWaitTime?: Duration.Input | undefined
-  /** Fetched batches buffered ahead of the reader (default 4). */
+  /**
+   * Fetched batches buffered ahead of the reader (default 1). Decoding runs on the same thread as kafkajs, so a
+   * deep buffer adds no parallelism, only memory: each waiting batch pins its fetch response and kafkajs's message
+   * objects until it is read (4, the old default, held about 60 MiB more under backlog).
+   */
   readonly queueCapacity?: number | undefined
   /** How often metadata is refreshed, i.e. how soon added partitions are seen (default 30 seconds). */
   readonly metadataMaxAge?: Duration.Input | undefined
@@ -95,7 +99,7 @@ export const consumeStream = (
     const tuning = context.tuning
     const excluded = (partition: number) => request.exclude?.has(partition) === true
     const initial = yield* context.offsets(topic)
-    const queue = yield* Queue.bounded<Tagged, KafkaSourceError | Cause.Done>(Math.max(1, tuning.queueCapacity ?? 4))
+    const queue = yield* Queue.bounded<Tagged, KafkaSourceError | Cause.Done>(Math.max(1, tuning.queueCapacity ?? 1))
     const wake = yield* Queue.sliding<true>(1)
     const services = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseExitWith(services)

@@ -41,7 +41,10 @@ export interface RunOptions {
   /** How record values are decoded (default: Confluent-framed Avro). */
   readonly codec?: Codec
   readonly reporter?: ProgressReporter
-  /** Fetches queued per partition actor (default 4). */
+  /**
+   * Fetches queued per partition actor (default 1): actors decode on the one main thread, so a deeper mailbox
+   * only holds more fetched records (and their fetch buffers) in memory without decoding any sooner.
+   */
   readonly mailboxSize?: number
 }
 
@@ -302,7 +305,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         }
       }))
 
-    const mailboxSize = options.mailboxSize ?? 4
+    const mailboxSize = options.mailboxSize ?? 1
     const mailboxFor = (partition: number, firstPosition: number) =>
       Effect.gen(function*() {
         const known = mailboxes.get(partition)
