@@ -2,7 +2,10 @@
 /**
  * The `kafka-delta` executable.
  */
-import { main } from "./main.ts"
+import { applyNodeTuning } from "./node-tuning.ts"
+
+// before anything is loaded: the process may replace itself with one that has its memory settings
+applyNodeTuning()
 
 // kafkajs 2.2.4 schedules a timer with a negative delay on Node 24, which prints a TimeoutNegativeWarning on
 // every run (Node clamps the delay to 1 ms, so nothing misbehaves); keep every other warning.
@@ -11,4 +14,5 @@ process.on("warning", (warning) => {
   if (warning.name !== "TimeoutNegativeWarning") process.stderr.write(`${warning.name}: ${warning.message}\n`)
 })
 
+const { main } = await import("./main.ts")
 main()
