@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
-import { heapGrowingPercent, mmapThreshold, semiSpaceMiB, tuning } from "../../src/cli/node-tuning.ts"
+import { mmapThreshold, semiSpaceMiB, tuning } from "../../src/cli/node-tuning.ts"
 
 const root = NodePath.resolve(import.meta.dirname, "../..")
 const bin = NodePath.join(root, "src/cli/bin.ts")
@@ -30,19 +30,17 @@ const runBin = (flags: ReadonlyArray<string>, env: Record<string, string>) => {
 }
 
 describe("node tuning of the executable", () => {
-  it("asks for smaller V8 generations and a fixed mmap threshold when none is given", () => {
-    const wanted = tuning(["--import", "x"], {}, 24)
-    assert.deepStrictEqual(wanted?.flags, [`--max-semi-space-size=${semiSpaceMiB}`, `--heap-growing-percent=${heapGrowingPercent}`])
+  it("asks for a smaller young generation and a fixed mmap threshold when none is given", () => {
+    const wanted = tuning(["--import", "x"], {})
+    assert.deepStrictEqual(wanted?.flags, [`--max-semi-space-size=${semiSpaceMiB}`])
     assert.strictEqual(wanted?.env["MALLOC_MMAP_THRESHOLD_"], String(mmapThreshold))
-    // the V8 flag only on the Node majors known to have it
-    assert.deepStrictEqual(tuning([], {}, 99)?.flags, [`--max-semi-space-size=${semiSpaceMiB}`])
   })
 
   it("keeps what the user set, and changes nothing once tuned or when switched off", () => {
-    assert.deepStrictEqual(tuning(["--heap_growing_percent=10", "--max-semi-space-size=32"], {}, 24)?.flags, [])
-    assert.deepStrictEqual(tuning([], { NODE_OPTIONS: "--max-semi-space-size=2" }, 24)?.flags, [`--heap-growing-percent=${heapGrowingPercent}`])
-    assert.deepStrictEqual(tuning([], { MALLOC_MMAP_THRESHOLD_: "65536" }, 99)?.env, { KAFKA_DELTA_NODE_TUNED: "1" })
-    assert.isUndefined(tuning(["--heap-growing-percent=80"], { MALLOC_MMAP_THRESHOLD_: "65536", NODE_OPTIONS: "--max-semi-space-size=2" }, 24))
+    assert.deepStrictEqual(tuning(["--max_semi_space_size=32"], {})?.flags, [])
+    assert.deepStrictEqual(tuning([], { NODE_OPTIONS: "--max-semi-space-size=2" })?.flags, [])
+    assert.deepStrictEqual(tuning([], { MALLOC_MMAP_THRESHOLD_: "65536" })?.env, { KAFKA_DELTA_NODE_TUNED: "1" })
+    assert.isUndefined(tuning([], { MALLOC_MMAP_THRESHOLD_: "65536", NODE_OPTIONS: "--max-semi-space-size=2" }))
     assert.isUndefined(tuning([], { KAFKA_DELTA_NODE_TUNING: "0" }))
     const once = tuning([], {})!
     assert.isUndefined(tuning(once.flags, once.env))
@@ -52,11 +50,10 @@ describe("node tuning of the executable", () => {
     const tuned = runBin(["--no-warnings"], {})
     assert.strictEqual(tuned.pid, tuned.spawnedPid)
     assert.include(tuned.execArgv, `--max-semi-space-size=${semiSpaceMiB}`)
-    assert.include(tuned.execArgv, `--heap-growing-percent=${heapGrowingPercent}`)
     assert.include(tuned.execArgv, "--no-warnings")
     assert.strictEqual(tuned.mmap, String(mmapThreshold))
     const plain = runBin([], { KAFKA_DELTA_NODE_TUNING: "0" })
-    assert.notInclude(plain.execArgv.join(" "), "--heap-growing-percent")
+    assert.notInclude(plain.execArgv.join(" "), "--max-semi-space-size")
     assert.isNull(plain.mmap)
   })
 })
