@@ -26,9 +26,14 @@ interface Entry {
   retiring: boolean
 }
 
+/** An integer setting from the environment; a value that is not one is named on stderr and the default used. */
 const setting = (name: string, fallback: number, min: number): number => {
-  const value = Number(process.env[name] ?? fallback)
-  return Number.isInteger(value) && value >= min ? value : fallback
+  const text = process.env[name]
+  if (text === undefined || text === "") return fallback
+  const value = Number(text)
+  if (Number.isInteger(value) && value >= min) return value
+  process.stderr.write(`kafka-delta: ignoring ${name}=${JSON.stringify(text)}: expected an integer of at least ${min}; using ${fallback}\n`)
+  return fallback
 }
 const workerCount = setting("KAFKA_DELTA_PARQUET_WORKERS", 1, 0)
 

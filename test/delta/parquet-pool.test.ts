@@ -41,6 +41,21 @@ describe("Parquet encoding memory", () => {
     assert.strictEqual(pool.parquetWorkersStarted(), 3)
   })
 
+  it("a setting that is not an integer is named on stderr and the default is used", async () => {
+    const written: Array<string> = []
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk))
+      return true
+    })
+    try {
+      const pool = await loadPool({ KAFKA_DELTA_PARQUET_WORKER_MEMORY: "96MiB" })
+      assert.strictEqual(pool.workerMemoryBound, 96 * 1024 * 1024)
+    } finally {
+      spy.mockRestore()
+    }
+    assert.deepStrictEqual(written, ['kafka-delta: ignoring KAFKA_DELTA_PARQUET_WORKER_MEMORY="96MiB": expected an integer of at least 1; using 100663296\n'])
+  })
+
   it("under the bound one worker encodes every file", async () => {
     const pool = await loadPool({})
     for (let k = 0; k < 3; k++) assert.strictEqual(decodeParquet(await pool.encodeOffThread(ipcOf(2000), "snappy", 1024)).numRows, 2000)
