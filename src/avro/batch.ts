@@ -8,7 +8,7 @@
  */
 import * as Arrow from "apache-arrow"
 import { type Column, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
-import type { AvroDecoder } from "./decoder.ts"
+import { type AvroDecoder, MAX_ZERO_BYTE_ITEMS } from "./decoder.ts"
 import { compileBodyReader, CorruptBody, Cursor, type Reader } from "./direct.ts"
 import {
   type AppendError,
@@ -170,6 +170,7 @@ export class BatchBuilder {
     cursor.buf = value
     cursor.pos = offset
     cursor.end = value.length
+    cursor.zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
     try {
       reader(cursor)
       if (cursor.pos !== cursor.end) throw new CorruptBody(`${cursor.end - cursor.pos} bytes left over after the record`)

@@ -17,7 +17,7 @@ import * as Arrow from "apache-arrow"
 import { isUtf8 } from "node:buffer"
 import { endianness } from "node:os"
 import { BoolColumn, type Column, DecimalColumn, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
-import { DecimalValue } from "./decoder.ts"
+import { DecimalValue, MAX_ZERO_BYTE_ITEMS } from "./decoder.ts"
 import { NullInNonNullableColumnError } from "./errors.ts"
 import { ListColumn, MapColumn, StructColumn } from "./nested.ts"
 import { decimalParams } from "./schema-mapping.ts"
@@ -29,6 +29,8 @@ export class Cursor {
   end = 0
   /** The exact value of the last long read when it was not a safe integer (readLong then returned NaN). */
   big = 0n
+  /** What is left of this body's allowance of zero-byte array items (see MAX_ZERO_BYTE_ITEMS); reset per body. */
+  zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
 }
 
 /** Why a body cannot be decoded (thrown by readers, turned into CorruptAvroError by the builder). */
@@ -348,8 +350,12 @@ const readBlocks = (c: Cursor, minItemBytes: number, item: () => void): void => 
       count = -count
       readLong(c)
     }
-    if (!(count * minItemBytes <= c.end - c.pos) || count > 1e9) {
+    if (!(count * minItemBytes <= c.end - c.pos)) {
       corrupt(`a block of ${Number.isNaN(count) ? c.big : count} items cannot fit in the ${c.end - c.pos} bytes left`)
+    }
+    if (minItemBytes === 0) {
+      c.zeroByteItemsLeft -= count
+      if (!(c.zeroByteItemsLeft >= 0)) corrupt(`more than ${MAX_ZERO_BYTE_ITEMS} items of a zero-byte type in one body`)
     }
     for (let k = 0; k < count; k++) item()
   }

@@ -241,6 +241,52 @@ describe("direct decoder", () => {
     expect(builder.rowCount).toBe(1)
   })
 
+  it("rejects a block count that cannot fit in the body on both paths, before reading its items", () => {
+    // a count of 2^40: avsc alone would loop over it, building a map or an array until the process aborts
+    const zigzag = (n: bigint) => {
+      const out: Array<number> = []
+      let v = n >= 0n ? n * 2n : -n * 2n - 1n
+      while (v >= 0x80n) {
+        out.push(Number(v & 0x7fn) | 0x80)
+        v >>= 7n
+      }
+      out.push(Number(v))
+      return out
+    }
+    const huge = zigzag(2n ** 40n)
+    const cases = [
+      { values: { type: "map", values: { type: "fixed", name: "Empty", size: 0 } }, body: [...huge, 2, 0x61, 0], reason: "cannot fit in the 3 bytes left" },
+      { values: { type: "array", items: "long" }, body: [...huge, 2, 0], reason: "cannot fit in the 2 bytes left" },
+      { values: { type: "array", items: { type: "record", name: "Empty", fields: [] } }, body: [...huge, 0], reason: "more than 1000000 items of a zero-byte type" },
+      // a negative count is followed by the block's size in bytes
+      { values: { type: "array", items: { type: "fixed", name: "Empty", size: 0 } }, body: [...zigzag(-600_000n), 0, ...zigzag(-600_000n), 0, 0], reason: "more than 1000000 items of a zero-byte type" }
+    ]
+    for (const { values, body, reason } of cases) {
+      const schema = { type: "record", name: "Blocks", fields: [{ name: "v", type: values }] }
+      const decoder = makeDecoder(4, schema)
+      if (!("decode" in decoder)) throw decoder
+      const direct = new BatchBuilder(decoder.arrowSchema)
+      const avsc = new BatchBuilder(decoder.arrowSchema)
+      const started = performance.now()
+      expect(viaDirect(direct, decoder, Buffer.from(body), 0)?.message).toContain(reason)
+      expect(viaAvsc(avsc, decoder, Buffer.from(body), 0)?.message).toContain(reason)
+      expect(performance.now() - started).toBeLessThan(2_000)
+      expect(direct.rowCount + avsc.rowCount).toBe(0)
+    }
+    // within the allowance, zero-byte items are read on both paths alike
+    const schema = { type: "record", name: "Nothing", fields: [{ name: "v", type: { type: "array", items: { type: "fixed", name: "Empty", size: 0 } } }] }
+    const decoder = makeDecoder(5, schema)
+    if (!("decode" in decoder)) throw decoder
+    const body = Buffer.from([...zigzag(-3n), 0, ...zigzag(2n), 0])
+    const direct = new BatchBuilder(decoder.arrowSchema)
+    const avsc = new BatchBuilder(decoder.arrowSchema)
+    expect(viaDirect(direct, decoder, body, 0)).toBeUndefined()
+    expect(viaAvsc(avsc, decoder, body, 0)).toBeUndefined()
+    const table = direct.finish()
+    expect(table.getChild("v")?.get(0)?.length).toBe(5)
+    expect(ipc(table).equals(ipc(avsc.finish()))).toBe(true)
+  })
+
   it("leaves a writer whose field types differ from the batch columns to the avsc path", () => {
     const older = makeDecoder(1, { type: "record", name: "T", fields: [{ name: "n", type: "int" }, { name: "s", type: "string" }] })
     const newer = makeDecoder(2, { type: "record", name: "T", fields: [{ name: "n", type: "long" }, { name: "s", type: "string" }, { name: "extra", type: ["null", "string"], default: null }] })
