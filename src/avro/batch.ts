@@ -8,8 +8,9 @@
  */
 import * as Arrow from "apache-arrow"
 import { type Column, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
-import { type AvroDecoder, MAX_ZERO_BYTE_ITEMS } from "./decoder.ts"
-import { compileBodyReader, CorruptBody, Cursor, type Reader } from "./direct.ts"
+import { CorruptBody, Cursor, MAX_ZERO_BYTE_ITEMS } from "./cursor.ts"
+import type { AvroDecoder } from "./decoder.ts"
+import { compileBodyReader, type Reader } from "./direct.ts"
 import {
   type AppendError,
   ColumnTypeMismatchError,

@@ -4,8 +4,9 @@
  * Builders (about 8x slower, see perf-anchors.md) and no arrays of decoded objects.
  *
  * Every column can be truncated back to an earlier length, which is how a record that fails half-way through
- * (a null deep inside a non-nullable struct) is rolled back. Validity and boolean bits are always written
- * (set or cleared), never only OR-ed, so bits left behind by a truncation are overwritten on the next append.
+ * (a null deep inside a non-nullable struct) is rolled back. A truncation clears the validity and boolean bits it
+ * gives back, so a batch's bytes do not depend on the rows that were rolled back (the padding bits of the last
+ * byte included).
  */
 import * as Arrow from "apache-arrow"
 import { ColumnTypeMismatchError, NullInNonNullableColumnError } from "./errors.ts"
@@ -90,7 +91,10 @@ export abstract class Column {
   truncate(length: number): void {
     if (length >= this.length) return
     if (this.validity !== undefined) {
-      for (let i = length; i < this.length; i++) if ((this.validity[i >> 3]! & (1 << (i & 7))) === 0) this.nullCount--
+      for (let i = length; i < this.length; i++) {
+        if ((this.validity[i >> 3]! & (1 << (i & 7))) === 0) this.nullCount--
+        else this.validity[i >> 3]! &= ~(1 << (i & 7))
+      }
     }
     this.truncateValues(length)
     this.length = length
@@ -253,7 +257,9 @@ export class BoolColumn extends Column {
   protected writeEmpty(i: number) {
     this.bits[i >> 3]! &= ~(1 << (i & 7))
   }
-  protected truncateValues() {}
+  protected truncateValues(length: number) {
+    for (let i = length; i < this.length; i++) this.bits[i >> 3]! &= ~(1 << (i & 7))
+  }
   protected resize(capacity: number) {
     const bits = new Uint8Array((capacity + 7) >> 3)
     bits.set(this.bits)

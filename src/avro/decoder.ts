@@ -9,6 +9,8 @@
  */
 import type * as Arrow from "apache-arrow"
 import avro from "avsc"
+import { type BodyCheck, compileBodyCheck } from "./body-check.ts"
+import { CorruptBody, Cursor, MAX_ZERO_BYTE_ITEMS } from "./cursor.ts"
 import { CorruptAvroError, UnsupportedAvroSchemaError } from "./errors.ts"
 import { avroToArrowSchema, decimalParams, parseAvroSchema } from "./schema-mapping.ts"
 
@@ -108,108 +110,6 @@ const makeExactLong = (): avro.Type => {
 
 type AvroSchemaObject = { readonly [key: string]: unknown }
 
-/**
- * The most items of a zero-byte type (null, an empty record, fixed(0)) one body may hold in arrays. Any other
- * item takes at least a byte, so its count is bounded by the bytes left; a zero-byte item is bounded by nothing
- * in the body, and a corrupt count (2^60 nulls) would otherwise fill memory until the process aborts.
- */
-export const MAX_ZERO_BYTE_ITEMS = 1_000_000
-
-/** What is left of the zero-byte item allowance of the body being decoded (bodies are decoded one at a time). */
-let zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
-
-/** The fewest bytes a value of an avsc type takes (0 for a type that can refer to itself). */
-const minBytesCache = new WeakMap<object, number>()
-const minBytes = (type: avro.Type, seen: Set<avro.Type> = new Set()): number => {
-  const cached = minBytesCache.get(type)
-  if (cached !== undefined) return cached
-  if (seen.has(type)) return 0
-  seen.add(type)
-  const t = type as unknown as { underlyingType?: avro.Type; size?: number; fields?: ReadonlyArray<{ type: avro.Type }> }
-  let bytes: number
-  if (type instanceof avro.types.LogicalType && t.underlyingType !== undefined) bytes = minBytes(t.underlyingType, seen)
-  else {
-    switch (type.typeName) {
-      case "null":
-        bytes = 0
-        break
-      case "float":
-        bytes = 4
-        break
-      case "double":
-        bytes = 8
-        break
-      case "fixed":
-        bytes = t.size ?? 0
-        break
-      case "record":
-      case "error":
-        bytes = (t.fields ?? []).reduce((sum: number, field) => sum + minBytes(field.type, seen), 0)
-        break
-      default:
-        bytes = 1
-    }
-  }
-  minBytesCache.set(type, bytes)
-  return bytes
-}
-
-/** avsc reads `count` items of a block without looking at what is left: check that they can be there at all. */
-const checkBlock = (tap: Tap, count: number, itemBytes: number): void => {
-  const left = tap.buf.length - tap.pos
-  if (!(count * itemBytes <= left)) throw new Error(`a block of ${count} items cannot fit in the ${Math.max(left, 0)} bytes left`)
-  if (itemBytes === 0) {
-    zeroByteItemsLeft -= count
-    if (!(zeroByteItemsLeft >= 0)) throw new Error(`more than ${MAX_ZERO_BYTE_ITEMS} items of a zero-byte type in one body`)
-  }
-}
-
-interface BlockTap extends Tap {
-  skipLong(): void
-}
-
-const readBlockCount = (tap: BlockTap): number => {
-  let count = tap.readLong()
-  if (count < 0) {
-    count = -count
-    tap.skipLong()
-  }
-  return count
-}
-
-/** avsc's array with every block's count checked before its items are read. */
-class BoundedArrayType extends (avro.types.ArrayType as unknown as new(schema: unknown, opts: unknown) => avro.types.ArrayType) {
-  _read(tap: BlockTap): Array<unknown> {
-    const items = this.itemsType as avro.Type & { _read(tap: BlockTap): unknown }
-    const itemBytes = minBytes(items)
-    const value: Array<unknown> = []
-    let count: number
-    while ((count = readBlockCount(tap))) {
-      checkBlock(tap, count, itemBytes)
-      while (count--) value.push(items._read(tap))
-    }
-    return value
-  }
-}
-
-/** avsc's map with every block's count checked before its entries are read. */
-class BoundedMapType extends (avro.types.MapType as unknown as new(schema: unknown, opts: unknown) => avro.types.MapType) {
-  _read(tap: BlockTap & { readString(): string }): Record<string, unknown> {
-    const values = this.valuesType as avro.Type & { _read(tap: BlockTap): unknown }
-    const entryBytes = 1 + minBytes(values)
-    const value: Record<string, unknown> = {}
-    let count: number
-    while ((count = readBlockCount(tap))) {
-      checkBlock(tap, count, entryBytes)
-      while (count--) {
-        const key = tap.readString()
-        value[key] = values._read(tap)
-      }
-    }
-    return value
-  }
-}
-
 /** decimal on bytes or fixed -> DecimalValue. */
 class DecimalLogicalType extends avro.types.LogicalType {
   readonly decimalScale: number
@@ -302,12 +202,9 @@ export const avroType = (schema: string | object): avro.Type => {
   // swaps them too; a long with one of our logical types is seen twice: first for the logical type (let avsc
   // build it), then for its underlying type
   const underlying = new WeakSet<object>()
-  const typeHook = (s: unknown, opts: unknown): avro.Type | undefined => {
+  const typeHook = (s: unknown): avro.Type | undefined => {
     if (typeof s !== "object" || s === null || Array.isArray(s)) return undefined
-    const kind = (s as AvroSchemaObject)["type"]
-    if (kind === "array") return new BoundedArrayType(s, opts) as unknown as avro.Type
-    if (kind === "map") return new BoundedMapType(s, opts) as unknown as avro.Type
-    if (kind !== "long") return undefined
+    if ((s as AvroSchemaObject)["type"] !== "long") return undefined
     const logical = (s as AvroSchemaObject)["logicalType"]
     if (typeof logical === "string" && logical in logicalTypes && !underlying.has(s)) {
       underlying.add(s)
@@ -335,6 +232,8 @@ export interface AvroDecoder {
   readonly decode: (bytes: Uint8Array, offset: number) => unknown | CorruptAvroError
 }
 
+const EMPTY = new Uint8Array(0)
+
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
@@ -342,18 +241,35 @@ const asBuffer = (bytes: Uint8Array): Buffer =>
 export const makeDecoder = (schemaId: number, schema: string | object): AvroDecoder | UnsupportedAvroSchemaError => {
   let arrowSchema: Arrow.Schema
   let type: avro.Type
+  let parsed: unknown
+  let check: BodyCheck
   try {
     arrowSchema = avroToArrowSchema(schema)
     type = avroType(schema)
+    parsed = parseAvroSchema(schema)
+    check = compileBodyCheck(parsed)
   } catch (error) {
     if (error instanceof UnsupportedAvroSchemaError) return error
     return new UnsupportedAvroSchemaError({ path: "<root>", reason: `avsc rejects the schema: ${String((error as Error)?.message ?? error)}` })
   }
+  const cursor = new Cursor()
   const decode = (bytes: Uint8Array, offset: number): unknown | CorruptAvroError => {
     const buf = asBuffer(bytes)
+    // avsc is only given bodies whose lengths and counts all fit (see body-check.ts)
+    cursor.buf = buf
+    cursor.pos = offset
+    cursor.end = buf.length
+    cursor.zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
+    try {
+      check(cursor)
+    } catch (error) {
+      if (error instanceof CorruptBody) return new CorruptAvroError({ schemaId, reason: error.reason })
+      throw error
+    } finally {
+      cursor.buf = EMPTY
+    }
     let result: { value: unknown; offset: number }
     try {
-      zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
       result = type.decode(buf, offset)
     } catch (error) {
       return new CorruptAvroError({ schemaId, reason: String((error as Error)?.message ?? error) })
@@ -366,7 +282,7 @@ export const makeDecoder = (schemaId: number, schema: string | object): AvroDeco
     }
     return result.value
   }
-  return { schemaId, type, schema: parseAvroSchema(schema), arrowSchema, decode }
+  return { schemaId, type, schema: parsed, arrowSchema, decode }
 }
 
 /** Decoders by schema id, each built once (a registry id never changes its schema). */
