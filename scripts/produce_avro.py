@@ -178,7 +178,9 @@ def kafka_conf(a) -> dict:
 
 
 def registry_conf(a) -> dict:
-    conf = {"url": a.registry_url}
+    # without a timeout httpx waits forever on a connection that never answers; the client retries transport
+    # errors, timeouts included
+    conf = {"url": a.registry_url, "timeout": 20, "max.retries": 5}
     user = a.registry_user or os.environ.get("SCHEMA_REGISTRY_USER")
     pw = a.registry_password or os.environ.get("SCHEMA_REGISTRY_PASSWORD")
     if user and (a.registry_url.startswith("https") or a.registry_auth):

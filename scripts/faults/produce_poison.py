@@ -40,10 +40,16 @@ def main():
     p.add_argument("--summary", required=True)
     a = p.parse_args()
 
+    # every step is bounded and says where it is: a step that hangs (a registry connection that never answers)
+    # must fail with its name, not be killed silently by the harness's timeout
+    step = lambda name: print(f"produce_poison: {name}", file=sys.stderr, flush=True)
+    step(f"creating topic {a.topic}")
     admin = AdminClient({"bootstrap.servers": a.bootstrap})
-    for future in admin.create_topics([NewTopic(a.topic, a.partitions, 1)]).values():
-        future.result()
-    serializer = AvroSerializer(SchemaRegistryClient({"url": a.registry_url}), json.dumps(SCHEMA))
+    for future in admin.create_topics([NewTopic(a.topic, a.partitions, 1)], request_timeout=30).values():
+        future.result(timeout=60)
+    step(f"registering the schema at {a.registry_url}")
+    # httpx waits forever without a timeout; the client retries transport errors (timeouts included)
+    serializer = AvroSerializer(SchemaRegistryClient({"url": a.registry_url, "timeout": 20, "max.retries": 5}), json.dumps(SCHEMA))
     ctx = SerializationContext(a.topic, MessageField.VALUE)
     producer = Producer({"bootstrap.servers": a.bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
     records, errors = [], []
@@ -71,6 +77,9 @@ def main():
                 slot["partition"], slot["offset"] = msg.partition(), msg.offset()
         producer.produce(a.topic, key=str(i), value=value, partition=i % a.partitions, on_delivery=cb)
         producer.poll(0)
+        if i == 0:
+            step(f"producing {a.count} records")
+    step("flushing")
     if producer.flush(60):
         errors.append("records still queued after flush(60)")
     with open(a.summary, "w") as f:
