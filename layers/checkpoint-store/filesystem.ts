@@ -5,6 +5,7 @@
  * file is either absent or complete; a file that is nevertheless unreadable is a typed error naming it.
  */
 import { Effect, Layer, Option, Result } from "effect"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
@@ -28,25 +29,33 @@ const reasonOf = (error: unknown): string => {
 const io = <A>(path: string, run: () => Promise<A>): Effect.Effect<A, CheckpointIoError> =>
   Effect.tryPromise({ try: run, catch: (error) => new CheckpointIoError({ path, reason: reasonOf(error) }) })
 
-/** Writes `text` to `file` so that readers see either the old file or the whole new one. */
+/**
+ * Writes `text` to `file` so that readers see either the old file or the whole new one. Synchronous on purpose:
+ * the file is a few hundred bytes, and the calls take well under a millisecond together, while each of the
+ * eight awaits of the asynchronous version waited for the decoding fibers' turn on the main thread (tens of
+ * milliseconds per batch in which the commit, and so the next batch, stood still).
+ */
 export const writeAtomically = (file: string, text: string): Effect.Effect<void, CheckpointIoError> =>
-  io(file, async () => {
-    const directory = NodePath.dirname(file)
-    const temp = NodePath.join(directory, `.${NodePath.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-    const handle = await Fs.open(temp, "w")
-    try {
-      await handle.writeFile(text)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await Fs.rename(temp, file)
-    const dir = await Fs.open(directory, "r")
-    try {
-      await dir.sync()
-    } finally {
-      await dir.close()
-    }
+  Effect.try({
+    try: () => {
+      const directory = NodePath.dirname(file)
+      const temp = NodePath.join(directory, `.${NodePath.basename(file)}.${process.pid}.${Date.now()}.tmp`)
+      const fd = FsSync.openSync(temp, "w")
+      try {
+        FsSync.writeFileSync(fd, text)
+        FsSync.fsyncSync(fd)
+      } finally {
+        FsSync.closeSync(fd)
+      }
+      FsSync.renameSync(temp, file)
+      const dir = FsSync.openSync(directory, "r")
+      try {
+        FsSync.fsyncSync(dir)
+      } finally {
+        FsSync.closeSync(dir)
+      }
+    },
+    catch: (error) => new CheckpointIoError({ path: file, reason: reasonOf(error) })
   })
 
 const batchFiles = (directory: string): Effect.Effect<ReadonlyArray<number>, CheckpointIoError> =>
@@ -122,16 +131,31 @@ const acquireLock = (location: string) =>
 export const make = (location: string): CheckpointStore["Service"] => {
   const offsets = NodePath.join(location, "offsets")
   const commits = NodePath.join(location, "commits")
-  const ensureDirectories = io(location, async () => {
-    await Fs.mkdir(offsets, { recursive: true })
-    await Fs.mkdir(commits, { recursive: true })
+  // synchronous, like writeAtomically: two quick calls instead of two waits for the main thread
+  const ensureDirectories = Effect.try({
+    try: () => {
+      FsSync.mkdirSync(offsets, { recursive: true })
+      FsSync.mkdirSync(commits, { recursive: true })
+    },
+    catch: (error) => new CheckpointIoError({ path: location, reason: reasonOf(error) })
   })
+  // synchronous too: a listing of at most ~100 names and usually one deletion
   const prune = (directory: string, keepFrom: number) =>
-    Effect.gen(function*() {
-      const ids = yield* batchFiles(directory)
-      for (const id of ids) {
-        if (id < keepFrom) yield* io(directory, () => Fs.rm(NodePath.join(directory, String(id)), { force: true }))
-      }
+    Effect.try({
+      try: () => {
+        let names: Array<string>
+        try {
+          names = FsSync.readdirSync(directory)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") return
+          throw error
+        }
+        for (const name of names) {
+          const id = Option.getOrUndefined(batchIdOfFileName(name))
+          if (id !== undefined && id < keepFrom) FsSync.rmSync(NodePath.join(directory, name), { force: true })
+        }
+      },
+      catch: (error) => new CheckpointIoError({ path: directory, reason: reasonOf(error) })
     })
   return CheckpointStore.of({
     location,
