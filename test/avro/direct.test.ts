@@ -302,6 +302,28 @@ describe("direct decoder", () => {
     expect([...decoded.fx]).toEqual([4, 5, 6, 7])
   })
 
+  it("a rolled-back body leaves no bits behind: the batch's bytes are those of the rows that landed", () => {
+    const schema = {
+      type: "record",
+      name: "Bits",
+      fields: [
+        { name: "o", type: ["null", "boolean"] },
+        { name: "b", type: "boolean" },
+        { name: "e", type: { type: "enum", name: "One", symbols: ["A"] } }
+      ]
+    }
+    const decoder = makeDecoder(8, schema)
+    if (!("decode" in decoder)) throw decoder
+    const good = Buffer.from([2, 1, 1, 0]) // o = true, b = true, e = A
+    const bad = Buffer.from([2, 1, 1, 10]) // the same, but enum index 5: rejected after o and b were written
+    const rolledBack = new BatchBuilder(decoder.arrowSchema)
+    expect(viaDirect(rolledBack, decoder, good, 0)).toBeUndefined()
+    expect(viaDirect(rolledBack, decoder, bad, 1)?.message).toContain("enum index 5 is out of range")
+    const clean = new BatchBuilder(decoder.arrowSchema)
+    expect(viaDirect(clean, decoder, good, 0)).toBeUndefined()
+    expect(ipc(rolledBack.finish()).equals(ipc(clean.finish()))).toBe(true)
+  })
+
   it("leaves a writer whose field types differ from the batch columns to the avsc path", () => {
     const older = makeDecoder(1, { type: "record", name: "T", fields: [{ name: "n", type: "int" }, { name: "s", type: "string" }] })
     const newer = makeDecoder(2, { type: "record", name: "T", fields: [{ name: "n", type: "long" }, { name: "s", type: "string" }, { name: "extra", type: ["null", "string"], default: null }] })
