@@ -4,6 +4,8 @@
  * - logical types that yield what the Arrow columns store: decimal -> DecimalValue (unscaled bigint + scale),
  *   timestamp-* and local-timestamp-* -> microseconds (millis * 1000, nanos floored), uuid on fixed(16) ->
  *   canonical text. date, time-* and uuid on string are left as their underlying int/long/string.
+ * A body is walked by body-check.ts before avsc decodes it: avsc does not bound lengths and counts by what is left
+ * of the body, and a corrupt one can abort the process or corrupt avsc's shared buffer pool.
  * A writer schema is decoded with itself; a row of an older schema lands in a wider batch by field name
  * (see columns.ts), so no reader/writer resolution is needed here.
  */
@@ -203,8 +205,7 @@ export const avroType = (schema: string | object): avro.Type => {
   // build it), then for its underlying type
   const underlying = new WeakSet<object>()
   const typeHook = (s: unknown): avro.Type | undefined => {
-    if (typeof s !== "object" || s === null || Array.isArray(s)) return undefined
-    if ((s as AvroSchemaObject)["type"] !== "long") return undefined
+    if (typeof s !== "object" || s === null || Array.isArray(s) || (s as AvroSchemaObject)["type"] !== "long") return undefined
     const logical = (s as AvroSchemaObject)["logicalType"]
     if (typeof logical === "string" && logical in logicalTypes && !underlying.has(s)) {
       underlying.add(s)
