@@ -8,7 +8,7 @@
  */
 import * as Arrow from "apache-arrow"
 import { type Column, Int64Column, NumberColumn, VarBinaryColumn } from "./columns.ts"
-import { CorruptBody, Cursor, MAX_ZERO_BYTE_ITEMS } from "./cursor.ts"
+import { CorruptBody, Cursor } from "./cursor.ts"
 import type { AvroDecoder } from "./decoder.ts"
 import { compileBodyReader, type Reader } from "./direct.ts"
 import {
@@ -168,10 +168,7 @@ export class BatchBuilder {
       return this.append(decoded, { topic, partition, offset: kafkaOffset, timestamp, key })
     }
     const cursor = this.#cursor
-    cursor.buf = value
-    cursor.pos = offset
-    cursor.end = value.length
-    cursor.zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
+    cursor.start(value, offset)
     try {
       reader(cursor)
       if (cursor.pos !== cursor.end) throw new CorruptBody(`${cursor.end - cursor.pos} bytes left over after the record`)

@@ -21,6 +21,14 @@ export class Cursor {
   big = 0n
   /** What is left of this body's allowance of zero-byte array items (see MAX_ZERO_BYTE_ITEMS); reset per body. */
   zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
+
+  /** Points the cursor at a body: `buf` from `pos` to its end, with a fresh zero-byte item allowance. */
+  start(buf: Uint8Array, pos: number): void {
+    this.buf = buf
+    this.pos = pos
+    this.end = buf.length
+    this.zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
+  }
 }
 
 /** Why a body cannot be decoded (thrown by readers, turned into CorruptAvroError by the builder). */

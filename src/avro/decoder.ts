@@ -12,7 +12,7 @@
 import type * as Arrow from "apache-arrow"
 import avro from "avsc"
 import { type BodyCheck, compileBodyCheck } from "./body-check.ts"
-import { CorruptBody, Cursor, MAX_ZERO_BYTE_ITEMS } from "./cursor.ts"
+import { CorruptBody, Cursor } from "./cursor.ts"
 import { CorruptAvroError, UnsupportedAvroSchemaError } from "./errors.ts"
 import { avroToArrowSchema, decimalParams, parseAvroSchema } from "./schema-mapping.ts"
 
@@ -257,10 +257,7 @@ export const makeDecoder = (schemaId: number, schema: string | object): AvroDeco
   const decode = (bytes: Uint8Array, offset: number): unknown | CorruptAvroError => {
     const buf = asBuffer(bytes)
     // avsc is only given bodies whose lengths and counts all fit (see body-check.ts)
-    cursor.buf = buf
-    cursor.pos = offset
-    cursor.end = buf.length
-    cursor.zeroByteItemsLeft = MAX_ZERO_BYTE_ITEMS
+    cursor.start(buf, offset)
     try {
       check(cursor)
     } catch (error) {
