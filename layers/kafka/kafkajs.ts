@@ -6,6 +6,8 @@
  * kafkajs's own logger is routed to Effect logging at debug level, scrubbed of the password.
  */
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
+// before kafkajs: replaces two of its internals on the fetch path while they are not loaded yet (see the module)
+import "./kafkajs-fast-records.ts"
 import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from "kafkajs"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"

@@ -7,13 +7,16 @@
  *   pipeline's path), `finish()` to Arrow;
  * - decode + columns + Parquet + stats: also conformed to the table schema, encoded by parquet-wasm (snappy, as
  *   the sink does) and described by Delta stats, in batches like the pipeline's (no Kafka, no file I/O);
- * - kafkajs fetch: a consumer with the source's fetch settings reading the topic from the start, records dropped;
+ * - kafkajs fetch: a consumer with the source's fetch settings reading the topic from the start, records dropped
+ *   (with the record decoding of layers/kafka/kafkajs-fast-records.ts, as the live layer has it);
  * - KafkaSource stream: the live layer's `consume` (kafkajs plus our positions/backpressure), events dropped.
  * Each stage: wall seconds and CPU seconds of this process. Prints one JSON line: { rows: [...] }.
  *
  * Run alone: node scripts/bench/ceilings.ts --n=1000000 [--topic=<a bench topic>] [--batch=250000]
  */
 import { Effect, Stream } from "effect"
+// before kafkajs, as in the live layer: the fetch ceiling is kafkajs with kafka-delta's record decoding
+import "../../layers/kafka/kafkajs-fast-records.ts"
 import { Kafka, logLevel } from "kafkajs"
 import * as Fs from "node:fs"
 import * as KafkaJs from "../../layers/kafka/kafkajs.ts"

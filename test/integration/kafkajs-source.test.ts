@@ -5,6 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+// before kafkajs, as the live layer has it, so these tests read through the replaced record decoding
+import { installed } from "../../layers/kafka/kafkajs-fast-records.ts"
 import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
 import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, beforeEach } from "vitest"
@@ -145,6 +147,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
           return [0, 1, 2].every((p) => next.get(p) === 300)
         })
         assert.isTrue(events.every((event) => event._tag === "RecordsFetched"))
+        assert.strictEqual(installed(), "installed") // read through kafka-delta's record decoding, as in a run
         assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 290 }, (_, i) => `p0-${i + 10}`))
         assert.deepStrictEqual(valuesOf(events, 1), Array.from({ length: 50 }, (_, i) => `p1-${i + 250}`))
         assert.deepStrictEqual(valuesOf(events, 2), Array.from({ length: 300 }, (_, i) => `p2-${i}`))
