@@ -2,7 +2,9 @@
  * The `kafka-delta` command line: `run` streams a topic of an environment into its Delta table, `demo` runs the
  * whole job on an embedded default. This is the composition root: the only place in `src/` that picks layers.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// the modules themselves, not the package index: the index loads every platform module (a Redis client too)
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runStream } from "../pipeline/stream.ts"
