@@ -1,13 +1,14 @@
 /**
  * The supervised stream: one run of a job from the positions the table records to a stop (a signal, or, with
  * the `available-now` trigger, the offsets that existed at start). Partitions are decoded by independent fibers
- * (one actor per partition, each with a bounded mailbox) that feed one committer; when the current batch is full
- * the actors wait for the committer, and the router waits for the actors, so fetching pauses and memory stays
- * bounded. Transient failures restart the session from the table's positions on the retry schedule; fatal ones
+ * (one actor per partition, each with a bounded mailbox) into the current batch; a sealer takes each full batch
+ * and a committer commits the sealed batches one at a time, in order. When a batch is full and the committer is
+ * still one batch behind, the actors wait, and the router waits for the actors, so fetching pauses and memory
+ * stays bounded. Transient failures restart the session from the table's positions on the retry schedule; fatal ones
  * stop the run.
  */
 import * as Arrow from "apache-arrow"
-import { Effect, FiberSet, Latch, Option, Queue, Stream } from "effect"
+import { Effect, FiberSet, Latch, Option, Queue, Semaphore, Stream } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
 import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
@@ -46,6 +47,11 @@ export interface RunOptions {
    * only holds more fetched records (and their fetch buffers) in memory without decoding any sooner.
    */
   readonly mailboxSize?: number
+  /**
+   * Batches sealed ahead of the one committing (default 1): decoding goes on into the next batch while a sealed one
+   * waits for the commit before it. Each costs a batch of memory (`maxBatchBytes` and its Arrow columns).
+   */
+  readonly sealedAhead?: number
 }
 
 /** What outlives a retried session within one run. */
@@ -359,8 +365,10 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
         if (wider !== undefined) schema = wider
       }
+      const moved = sealedPartitions.some((p) => p.until > p.from)
       return {
-        batchId: nextBatchId,
+        // a batch that moves no offset is never planned or committed, and leaves its id to the next
+        batchId: moved ? nextBatchId++ : nextBatchId,
         partitions: sealedPartitions,
         schema,
         segments,
@@ -369,20 +377,37 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       }
     }
 
-    const committer = Effect.gen(function*() {
+    // Sealing and committing are two fibers, so a full batch is sealed (and the decoders go on with the next)
+    // while the previous batch still commits; commits stay one at a time, in order. `sealedAhead` bounds the
+    // batches sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed
+    // and waiting, one filling). A batch's schema is taken as the table's from its seal on, so the next batch's
+    // writer-schema checks and seal already see it.
+    const sealedAhead = options.sealedAhead ?? 1
+    const slots = yield* Semaphore.make(1 + sealedAhead)
+    const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(sealedAhead)
+    const sealer = Effect.gen(function*() {
       while (true) {
         yield* Queue.take(wake).pipe(Effect.timeoutOption(job.stream.maxBatchInterval))
+        yield* slots.take(1)
         const done = allDone()
         const began = Date.now()
         const batch = seal()
+        if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
+        yield* Queue.offer(sealedBatches, { batch, done, began })
         yield* gate.open
+        if (done) return
+      }
+    })
+    yield* FiberSet.run(fibers, sealer)
+
+    const committer = Effect.gen(function*() {
+      while (true) {
+        const { batch, done, began } = yield* Queue.take(sealedBatches)
         if (batch.partitions.length > 0) {
           const outcome = yield* commitBatch(job, batch, committed)
           if (outcome.commit !== undefined) {
             totals.batches++
             totals.lastVersion = outcome.commit.version
-            nextBatchId++
-            if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
           }
           const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
           const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
@@ -392,6 +417,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           const lag = batch.partitions.reduce((n, p) => n + Math.max(0, p.highWatermark - p.until), 0)
           yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
         }
+        yield* slots.release(1)
         if (done) return "drained" as const
       }
     })
