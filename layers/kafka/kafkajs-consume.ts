@@ -84,8 +84,6 @@ interface Tagged {
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-const view = (buffer: Buffer | null): Uint8Array | null =>
-  buffer === null ? null : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
 
 const nextOffsetOf = (event: SourceEvent): number => event._tag === "RecordsFetched" ? event.nextOffset : event.earliest
 
@@ -272,7 +270,9 @@ export const consumeStream = (
       for (const message of batch.messages) {
         const offset = Number(message.offset)
         if (offset < from) continue
-        records.push({ offset, timestamp: Number(message.timestamp), key: view(message.key), value: view(message.value) })
+        // kafkajs's Buffers are Uint8Arrays already (views of the fetch response): handed on as they are, rather
+        // than wrapped in a new view each (two objects per record for the young generation to collect)
+        records.push({ offset, timestamp: Number(message.timestamp), key: message.key, value: message.value })
       }
       const lastRecord = records.at(-1)
       const nextOffset = Math.max(Number(batch.lastOffset()) + 1, lastRecord === undefined ? 0 : lastRecord.offset + 1)
