@@ -235,51 +235,60 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     return { nulls, min: new Raw(formatDecimal(min, scale)), max: new Raw(formatDecimal(max, scale)) }
   }
   if (type === "string") {
+    // The rows' first four bytes as one unsigned big-endian number settle most comparisons (zero-padding a
+    // shorter string only makes ties, never reverses an order); compareBytes runs on a tie only.
     let best: Uint8Array | undefined
     let bestStart = 0
     let bestEnd = 0
+    let bestWord = 0
     let worst: Uint8Array | undefined
     let worstStart = 0
     let worstEnd = 0
+    let worstWord = 0
     for (const { data, mask } of chunks) {
       const offsets = data.valueOffsets as Int32Array
       const bytes = data.values as Uint8Array
-      const valid = validityOf(data, mask)
+      const bitmap = data.nullCount > 0 && data.nullBitmap !== undefined && data.nullBitmap.length > 0 ? data.nullBitmap : undefined
+      const base = data.offset
       for (let i = 0; i < data.length; i++) {
-        if (valid !== undefined && !valid(i)) continue
-        const s = offsets[data.offset + i]!
-        const e = offsets[data.offset + i + 1]!
+        if (mask !== undefined && mask[i] !== 1) continue
+        if (bitmap !== undefined && ((bitmap[(base + i) >> 3]! >> ((base + i) & 7)) & 1) === 0) continue
+        const s = offsets[base + i]!
+        const e = offsets[base + i + 1]!
+        const n = e - s
+        const word = n >= 4
+          ? ((bytes[s]! << 24) | (bytes[s + 1]! << 16) | (bytes[s + 2]! << 8) | bytes[s + 3]!) >>> 0
+          : n === 3
+          ? ((bytes[s]! << 24) | (bytes[s + 1]! << 16) | (bytes[s + 2]! << 8)) >>> 0
+          : n === 2
+          ? ((bytes[s]! << 24) | (bytes[s + 1]! << 16)) >>> 0
+          : n === 1
+          ? (bytes[s]! << 24) >>> 0
+          : 0
         if (best === undefined || worst === undefined) {
           best = worst = bytes
           bestStart = worstStart = s
           bestEnd = worstEnd = e
+          bestWord = worstWord = word
           continue
         }
-        // the first byte settles most comparisons; compareBytes only on a tie there (or an empty string)
-        const first = s < e ? bytes[s]! : -1
-        const bestFirst = bestStart < bestEnd ? best[bestStart]! : -1
-        if (first < bestFirst) {
-          best = bytes
-          bestStart = s
-          bestEnd = e
-          continue
-        }
-        if (first === bestFirst) {
-          const order = compareBytes(bytes, s, e, best, bestStart, bestEnd)
+        if (word <= bestWord) {
+          const order = word < bestWord ? -1 : compareBytes(bytes, s, e, best, bestStart, bestEnd)
           if (order < 0) {
             best = bytes
             bestStart = s
             bestEnd = e
+            bestWord = word
             continue
           }
           // equal to the minimum: not above the maximum (a column of one repeated value, like the topic, ends here)
           if (order === 0) continue
         }
-        const worstFirst = worstStart < worstEnd ? worst[worstStart]! : -1
-        if (first > worstFirst || (first === worstFirst && compareBytes(bytes, s, e, worst, worstStart, worstEnd) > 0)) {
+        if (word > worstWord || (word === worstWord && compareBytes(bytes, s, e, worst, worstStart, worstEnd) > 0)) {
           worst = bytes
           worstStart = s
           worstEnd = e
+          worstWord = word
         }
       }
     }

@@ -118,7 +118,7 @@ describe("stats", () => {
     ])
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.option(fc.string({ unit: "binary", maxLength: 6 }), { nil: null }), fc.option(fc.option(fc.string({ maxLength: 3 }), { nil: null }), { nil: null })), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(fc.option(fc.string({ unit: "binary", maxLength: 9 }), { nil: null }), fc.option(fc.option(fc.string({ maxLength: 3 }), { nil: null }), { nil: null })), { minLength: 1, maxLength: 30 }),
         (rows) => {
           const table = tableOf(schema, rows.map(([s, t]) => ({ s, st: t === null ? null : { t } })))
           const stats = JSON.parse(computeStats(table, deltaSchemaOf(schema)))
