@@ -47,7 +47,11 @@ export interface ConsumeTuning {
    * record besides the value), so with 6 partitions 4 MiB fetches alone kept hundreds of MiB alive.
    */
   readonly maxBytesPerPartition?: number | undefined
-  /** How long the broker may wait for data before answering a fetch (default 500 millis). */
+  /**
+   * How long the broker may wait for data before answering a fetch (default 500 millis; 100 millis for a
+   * `drain` request). Stopping waits for the fetch in flight, which at the end of a drained log is a fetch that
+   * waits this long: the last ~0.45 s of an available-now run with 500.
+   */
   readonly maxWaitTime?: Duration.Input | undefined
   /**
    * Fetched batches buffered ahead of the reader (default 1). Decoding runs on the same thread as kafkajs, so a
@@ -308,7 +312,7 @@ export const consumeStream = (
       groupId,
       maxBytes: tuning.maxBytes ?? 32 * 1024 * 1024,
       maxBytesPerPartition: tuning.maxBytesPerPartition ?? 1024 * 1024,
-      maxWaitTimeInMs: millis(tuning.maxWaitTime, "500 millis"),
+      maxWaitTimeInMs: millis(tuning.maxWaitTime, request.drain === true ? "100 millis" : "500 millis"),
       metadataMaxAge: millis(tuning.metadataMaxAge, "30 seconds"),
       sessionTimeout: millis(tuning.sessionTimeout, "30 seconds"),
       allowAutoTopicCreation: false,

@@ -328,7 +328,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       })
 
     const exclude = new Set([...batches.values()].filter((batch) => batch.done).map((batch) => batch.partition))
-    const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude } : {}) }).pipe(
+    const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude, drain: true } : {}) }).pipe(
       Stream.runForEach((event) =>
         Effect.gen(function*() {
           if (availableNow && !targets.has(event.partition)) return // partitions added after start: next run

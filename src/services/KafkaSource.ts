@@ -58,6 +58,12 @@ export interface ConsumeRequest {
   readonly otherwise: "earliest" | "latest"
   /** Partitions not to read at all (available-now: already drained). */
   readonly exclude?: ReadonlySet<number>
+  /**
+   * The reader stops at offsets that exist already (available-now): there is nothing to wait for at the end of
+   * the log, so a source may keep its fetches' wait for new records short (the stream's stop waits for the
+   * fetch in flight).
+   */
+  readonly drain?: boolean
 }
 
 /** The brokers could not be reached, or a request failed in a way that may pass. Transient. */

@@ -24,6 +24,8 @@ class FakeConsumer {
   readonly pauses: Array<number> = []
   readonly resumes: Array<number> = []
   disconnected = false
+  /** The fetch wait the consumer was created with. */
+  maxWaitTimeInMs: number | undefined
   private readonly listeners = new Map<string, Array<(event: unknown) => void>>()
   private eachBatch: ((payload: unknown) => Promise<void>) | undefined
 
@@ -98,7 +100,12 @@ const harness = (ranges: Array<PartitionOffsets>, assignment: ReadonlyArray<numb
   const consumer = new FakeConsumer(assignment)
   const states: Array<BufferState> = []
   const context: ConsumeContext = {
-    kafka: { consumer: () => consumer } as unknown as Kafka,
+    kafka: {
+      consumer: (config: { maxWaitTimeInMs?: number }) => {
+        consumer.maxWaitTimeInMs = config.maxWaitTimeInMs
+        return consumer
+      }
+    } as unknown as Kafka,
     brokers: "fake:9092",
     groupIdPrefix: "unit",
     retries: 0,
@@ -133,6 +140,17 @@ const offsetsOf = (events: ReadonlyArray<SourceEvent>, partition: number) =>
   events.flatMap((event) => event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((r) => r.offset) : [])
 
 describe("kafkajs consume loop (unit, scripted consumer)", () => {
+  it.live("a drain request keeps the fetch wait short; others use the default", () =>
+    Effect.gen(function*() {
+      for (const [drain, expected] of [[true, 100], [false, 500], [undefined, 500]] as const) {
+        const h = harness([{ partition: 0, earliest: 0, latest: 10 }], [0])
+        const r = yield* reader(h, { topic, start: new Map([[0, 0]]), otherwise: "earliest", ...(drain === undefined ? {} : { drain }) })
+        assert.strictEqual(h.consumer.maxWaitTimeInMs, expected)
+        yield* Fiber.interrupt(r.fiber)
+      }
+    }))
+
+
   it.live("seeks to the requested positions and drops records kafkajs fetched from below them", () =>
     Effect.gen(function*() {
       const h = harness([{ partition: 0, earliest: 0, latest: 10 }, { partition: 1, earliest: 0, latest: 10 }], [0, 1])

@@ -29,6 +29,9 @@ describe("pipeline on the in-memory layers", () => {
         assert.strictEqual(table.txns.get(`Test_orders-p${partition}`), range.latest)
       }
       assert.isTrue(Option.isSome(world.checkpoint.lastCommit))
+      // the source is told it drains (so kafkajs keeps its fetch wait, and the stop after the last batch, short)
+      assert.isAbove(world.consumeRequests.length, 0)
+      assert.isTrue(world.consumeRequests.every((request) => request.drain === true))
     }))
 
   it.live("rows carry the decoded values and the _kafka struct", () =>
@@ -212,6 +215,7 @@ describe("pipeline on the in-memory layers", () => {
       yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
       assert.isFalse(world.checkpoint.held)
+      assert.isTrue(world.consumeRequests.every((request) => request.drain === undefined)) // it waits for new records
     }))
 
   it.live("a second run of the same stream while one runs stops with StreamAlreadyRunningError", () =>

@@ -13,6 +13,7 @@ import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/even
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { type RunOptions, runStream } from "../../src/pipeline/stream.ts"
 import type { JobConfig, StreamOptions } from "../../src/services/Config.ts"
+import { type ConsumeRequest, KafkaSource } from "../../src/services/KafkaSource.ts"
 
 /** A job on topic `orders` with small batches. */
 export const testJob = (stream: Partial<StreamOptions> = {}): JobConfig => ({
@@ -49,6 +50,8 @@ export class World {
   readonly registry = new RegistryMemory.MemoryRegistry()
   readonly delta = new DeltaMemory.MemoryDelta()
   checkpoint = CheckpointMemory.empty()
+  /** Every consume request the runs made, in order. */
+  readonly consumeRequests: Array<ConsumeRequest> = []
   readonly schemaId: number
   /** What was produced, by partition: offset -> order_id (undefined for poison records). */
   readonly produced = new Map<number, Map<number, number | undefined>>()
@@ -96,11 +99,22 @@ export class World {
   layers(job: JobConfig) {
     return Layer.mergeAll(
       ConfigMemory.layer(job),
-      KafkaMemory.layer(this.kafka, { maxRecordsPerFetch: 100, idlePoll: "2 millis" }),
+      Layer.succeed(KafkaSource, this.recordingSource()),
       RegistryMemory.layer(this.registry),
       DeltaMemory.layer(this.delta),
       CheckpointMemory.layer(this.checkpoint)
     )
+  }
+
+  private recordingSource(): KafkaSource["Service"] {
+    const source = KafkaMemory.make(this.kafka, { maxRecordsPerFetch: 100, idlePoll: "2 millis" })
+    return KafkaSource.of({
+      ...source,
+      consume: (request) => {
+        this.consumeRequests.push(request)
+        return source.consume(request)
+      }
+    })
   }
 
   /** Runs the job once (to the end for available-now). */
