@@ -20,6 +20,7 @@ export { KafkaAuthError, KafkaSource, KafkaUnavailableError, TopicNotFoundError 
 export type { ConsumeRequest, KafkaRecord, PartitionOffsets, SourceEvent } from "./services/KafkaSource.ts"
 export {
   RegistryAuthError,
+  RegistryTlsError,
   RegistryUnavailableError,
   SchemaNotFoundError,
   SchemaRegistry,

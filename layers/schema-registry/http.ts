@@ -5,7 +5,8 @@
  *
  * Schemas by id never change once registered, so they are kept in a bounded LRU cache; latest-by-subject is
  * always asked anew. Transient failures (5xx, timeouts, network) are `RegistryUnavailableError` for the
- * pipeline's retry schedule; a short retry of our own can be switched on with `retry`.
+ * pipeline's retry schedule; a short retry of our own can be switched on with `retry`. An untrusted TLS
+ * certificate is `RegistryTlsError`, fatal: asking again does not change the CA file.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Deferred, Duration, Effect, Exit, Layer, Redacted, Schedule, Schema, type Scope } from "effect"
@@ -16,6 +17,7 @@ import {
   type RegisteredSchema,
   RegistryAuthError,
   type RegistryError,
+  RegistryTlsError,
   RegistryUnavailableError,
   SchemaNotFoundError,
   SchemaRegistry,
@@ -78,11 +80,12 @@ export const describeFailure = (error: unknown): string => {
     }
   }
   const text = parts.join(": ")
-  if (/certificate|self[- ]signed|UNABLE_TO_VERIFY|CERT_/i.test(text)) {
-    return `TLS certificate not trusted (${text}); set schemaRegistry.caFile to the CA that signed the registry's certificate`
-  }
   return text.length > 0 ? text : "unknown error"
 }
+
+/** Whether a transport failure's description is a TLS certificate the client does not trust. */
+export const isUntrustedCertificate = (description: string): boolean =>
+  /certificate|self[- ]signed|UNABLE_TO_VERIFY|CERT_/i.test(description)
 
 /** Reads the CA file, failing with the config key and path. */
 export const readCaFile = (file: string, key: string): Effect.Effect<string, ConfigFileError> =>
@@ -142,7 +145,15 @@ export const make = Effect.fnUntraced(function*(
       }
       return { status: response.status, body }
     }).pipe(
-      Effect.catchTag("HttpClientError", (error) => Effect.fail(unavailable(describeFailure(error)))),
+      Effect.catchTag("HttpClientError", (error) => {
+        const description = describeFailure(error)
+        // a certificate we do not trust will not become trusted by asking again: fatal, naming the CA setting
+        return Effect.fail(
+          isUntrustedCertificate(description)
+            ? new RegistryTlsError({ registry, reason: scrub(description).replace(/\s*\n\s*/g, " ") })
+            : unavailable(description)
+        )
+      }),
       Effect.timeoutOrElse({
         duration: timeout,
         orElse: () => Effect.fail(unavailable(`no answer within ${Duration.format(timeout)}`))

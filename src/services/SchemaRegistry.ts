@@ -53,6 +53,19 @@ export class RegistryUnavailableError extends Schema.TaggedError<RegistryUnavail
   }
 }
 
+/**
+ * The registry's TLS certificate is not trusted: the CA file is missing or is not the CA that signed it. Fatal:
+ * retrying cannot fix a configuration.
+ */
+export class RegistryTlsError extends Schema.TaggedError<RegistryTlsError>()("RegistryTlsError", {
+  registry: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `schema registry at ${this.registry}: TLS certificate not trusted (${this.reason}); set schemaRegistry.caFile to the CA that signed the registry's certificate`
+  }
+}
+
 /** The registry rejected a schema on registration (409/422). */
 export class SchemaRejectedError extends Schema.TaggedError<SchemaRejectedError>()("SchemaRejectedError", {
   subject: Schema.String,
@@ -65,7 +78,7 @@ export class SchemaRejectedError extends Schema.TaggedError<SchemaRejectedError>
 }
 
 /** Errors of registry calls that are not about a particular schema. */
-export type RegistryError = RegistryAuthError | RegistryUnavailableError
+export type RegistryError = RegistryAuthError | RegistryUnavailableError | RegistryTlsError
 
 /** Confluent-compatible schema lookup and registration. */
 export class SchemaRegistry extends Context.Service<SchemaRegistry, {

@@ -101,7 +101,7 @@ describe("HTTP SchemaRegistry (integration, registry and nginx from scripts/serv
         username: env.schemaRegistryUser,
         password: Redacted.make(env.schemaRegistryPassword)
       }, (registry) => Effect.flip(registry.getById(1)))
-      assert.strictEqual(error._tag, "RegistryUnavailableError")
+      assert.strictEqual(error._tag, "RegistryTlsError")
       assert.include(error.message, "TLS certificate not trusted")
     }))
 })

@@ -9,6 +9,7 @@ import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as HttpRegistry from "../../layers/schema-registry/http.ts"
 import * as MemorySecrets from "../../layers/secrets/memory.ts"
 import { SchemaRegistry } from "../../src/services/SchemaRegistry.ts"
+import { isTransient } from "../../src/pipeline/errors.ts"
 import { type FakeRegistry, startFakeRegistry } from "./support/fake-registry.ts"
 import { testJob } from "./support/job.ts"
 import { makeTestTls, type TestTls } from "./support/tls.ts"
@@ -159,7 +160,8 @@ describe("HTTP SchemaRegistry (unit, fake registry on a local server)", () => {
           { url: secured.url, caFile, username: "alice", password: Redacted.make(password) },
           (registry) => Effect.flip(registry.getById(1))
         )
-        assert.strictEqual(error._tag, "RegistryUnavailableError")
+        assert.strictEqual(error._tag, "RegistryTlsError") // fatal: not retried on the stream's schedule
+        assert.isFalse(isTransient(error))
         assert.include(error.message, "TLS certificate not trusted")
         assert.include(error.message, "schemaRegistry.caFile")
       }
