@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import fsModule from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
 import * as path from "node:path"
 import * as Arrow from "apache-arrow"
 import { Effect, Exit, Option } from "effect"
@@ -181,4 +184,41 @@ describe("crashes", () => {
         assert.strictEqual(readWithDeltaRs(location).numRows, committed ? 50 : 40)
       }), 60_000)
   }
+})
+
+describe("durability of names on the local filesystem", () => {
+  it.live("the log directory is flushed after a commit's link, and a data file's directory after its rename", () =>
+    Effect.gen(function*() {
+      const location = path.join(tempDir(), "t")
+      const storage = FilesystemSink.localStorage(location, "durable")
+      // which paths were opened, and which of those descriptors were flushed
+      const opened = new Map<number, string>()
+      const flushed: Array<string> = []
+      // spied on the module object, then copied to the ESM bindings the layer imports (syncBuiltinESMExports)
+      const openSync = fsModule.openSync
+      const fsyncSync = fsModule.fsyncSync
+      const open = vi.spyOn(fsModule, "openSync").mockImplementation(((...args: Parameters<typeof fs.openSync>) => {
+        const fd = openSync(...args)
+        opened.set(fd, String(args[0]))
+        return fd
+      }) as typeof fs.openSync)
+      const fsync = vi.spyOn(fsModule, "fsyncSync").mockImplementation((fd: number) => {
+        flushed.push(opened.get(fd) ?? `fd ${fd}`)
+        fsyncSync(fd)
+      })
+      syncBuiltinESMExports()
+      try {
+        yield* storage.putIfAbsent("_delta_log/00000000000000000000.json", new TextEncoder().encode("{}\n"))
+        yield* storage.write("part=1/part-00000.parquet", new Uint8Array([1, 2, 3]))
+      } finally {
+        open.mockRestore()
+        fsync.mockRestore()
+        syncBuiltinESMExports()
+      }
+      assert.include(flushed, path.join(location, "_delta_log"))
+      assert.include(flushed, path.join(location, "part=1"))
+      // the log directory is flushed after the link, not only the temp file before it
+      const logFlush = flushed.lastIndexOf(path.join(location, "_delta_log"))
+      assert.isAbove(logFlush, flushed.findIndex((p) => p.includes("00000000000000000000.json")))
+    }))
 })
