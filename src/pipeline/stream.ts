@@ -49,7 +49,8 @@ export interface RunOptions {
   readonly mailboxSize?: number
   /**
    * Batches sealed ahead of the one committing (default 1): decoding goes on into the next batch while a sealed one
-   * waits for the commit before it. Each costs a batch of memory (`maxBatchBytes` and its Arrow columns).
+   * waits for the commit before it. Each costs a batch of memory (`maxBatchBytes` and its Arrow columns); 0 seals
+   * a batch only once the previous one has committed.
    */
   readonly sealedAhead?: number
 }
@@ -382,9 +383,9 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     // batches sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed
     // and waiting, one filling). A batch's schema is taken as the table's from its seal on, so the next batch's
     // writer-schema checks and seal already see it.
-    const sealedAhead = options.sealedAhead ?? 1
+    const sealedAhead = Math.max(0, Math.floor(options.sealedAhead ?? 1))
     const slots = yield* Semaphore.make(1 + sealedAhead)
-    const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(sealedAhead)
+    const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(Math.max(1, sealedAhead))
     const sealer = Effect.gen(function*() {
       while (true) {
         yield* Queue.take(wake).pipe(Effect.timeoutOption(job.stream.maxBatchInterval))

@@ -3,7 +3,7 @@
  * checkpoint that survive across runs (so a "restart" sees what the previous run left), and helpers to produce
  * demo events and read back which offsets the table holds.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Stream } from "effect"
 import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
 import * as ConfigMemory from "../../layers/config/memory.ts"
 import * as DeltaMemory from "../../layers/delta-sink/memory.ts"
@@ -13,6 +13,7 @@ import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/even
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { type RunOptions, runStream } from "../../src/pipeline/stream.ts"
 import type { JobConfig, StreamOptions } from "../../src/services/Config.ts"
+import { DeltaSink } from "../../src/services/DeltaSink.ts"
 import { type ConsumeRequest, KafkaSource } from "../../src/services/KafkaSource.ts"
 
 /** A job on topic `orders` with small batches. */
@@ -52,6 +53,10 @@ export class World {
   checkpoint = CheckpointMemory.empty()
   /** Every consume request the runs made, in order. */
   readonly consumeRequests: Array<ConsumeRequest> = []
+  /** Records the source has handed to the runs so far. */
+  recordsDelivered = 0
+  /** Runs before every append to the table (a test can hold commits with it). */
+  beforeAppend: Effect.Effect<void> = Effect.void
   readonly schemaId: number
   /** What was produced, by partition: offset -> order_id (undefined for poison records). */
   readonly produced = new Map<number, Map<number, number | undefined>>()
@@ -101,9 +106,14 @@ export class World {
       ConfigMemory.layer(job),
       Layer.succeed(KafkaSource, this.recordingSource()),
       RegistryMemory.layer(this.registry),
-      DeltaMemory.layer(this.delta),
+      Layer.succeed(DeltaSink, this.holdableSink()),
       CheckpointMemory.layer(this.checkpoint)
     )
+  }
+
+  private holdableSink(): DeltaSink["Service"] {
+    const sink = DeltaMemory.make(this.delta)
+    return DeltaSink.of({ ...sink, append: (request) => Effect.andThen(Effect.suspend(() => this.beforeAppend), sink.append(request)) })
   }
 
   private recordingSource(): KafkaSource["Service"] {
@@ -112,7 +122,11 @@ export class World {
       ...source,
       consume: (request) => {
         this.consumeRequests.push(request)
-        return source.consume(request)
+        return source.consume(request).pipe(Stream.tap((event) =>
+          Effect.sync(() => {
+            if (event._tag === "RecordsFetched") this.recordsDelivered += event.records.length
+          })
+        ))
       }
     })
   }
