@@ -295,7 +295,7 @@ let state: "installed" | "skipped: kafkajs version" | "skipped: already loaded" 
 /** Installs the replacements (once); returns whether they are in use. */
 export const install = (): boolean => {
   if (state === undefined) {
-    const version = (load<{ version: string }>("package.json")).version
+    const version = kafkajsVersion()
     const targets = ["src/protocol/recordBatch/v0/decoder.js", "src/consumer/batch.js"]
     // the modules that capture them at load: if one is loaded, the original is already in use
     const users = ["src/protocol/requests/fetch/v4/decodeMessages.js", "src/consumer/consumerGroup.js"]
@@ -317,5 +317,24 @@ export const install = (): boolean => {
 
 /** Whether `install` put the replacements in place, and why not. */
 export const installed = () => state
+
+/**
+ * One line for the log when the replacements are not in use (kafkajs then reads as it always has, at about twice
+ * the CPU per record), or undefined when they are.
+ */
+export const notInstalledWarning = (reason: ReturnType<typeof installed>, version: string): string | undefined => {
+  switch (reason) {
+    case "installed":
+    case undefined:
+      return undefined
+    case "skipped: kafkajs version":
+      return `kafkajs ${version} is not ${patchedVersion}: its own record decoding is used, about twice the CPU per record; pin kafkajs ${patchedVersion} for kafka-delta's`
+    case "skipped: already loaded":
+      return "kafkajs's fetch path was loaded before kafka-delta's kafkajs layer: its own record decoding is used, about twice the CPU per record; import the layer before kafkajs"
+  }
+}
+
+/** The kafkajs version installed. */
+export const kafkajsVersion = (): string => load<{ version: string }>("package.json").version
 
 install()

@@ -7,7 +7,7 @@
  */
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 // before kafkajs: replaces two of its internals on the fetch path while they are not loaded yet (see the module)
-import "./kafkajs-fast-records.ts"
+import { installed, kafkajsVersion, notInstalledWarning } from "./kafkajs-fast-records.ts"
 import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from "kafkajs"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
@@ -152,6 +152,8 @@ export const make = Effect.fnUntraced(function*(
   const sasl = saslOptions(options)
   const services = yield* Effect.context<never>()
   const runLog = Effect.runForkWith(services)
+  const slowDecoding = notInstalledWarning(installed(), kafkajsVersion())
+  if (slowDecoding !== undefined) yield* Effect.logWarning(slowDecoding)
 
   let lastBroker: string | undefined
   const logListeners = new Set<(entry: LogEntry) => void>()

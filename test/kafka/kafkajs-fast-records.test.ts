@@ -7,7 +7,14 @@
 import fc from "fast-check"
 import { createRequire } from "node:module"
 import { describe, expect, it } from "vitest"
-import { install, installed, makeBatchClass, makeRecordBatchDecoder, originals } from "../../layers/kafka/kafkajs-fast-records.ts"
+import {
+  install,
+  installed,
+  makeBatchClass,
+  makeRecordBatchDecoder,
+  notInstalledWarning,
+  originals
+} from "../../layers/kafka/kafkajs-fast-records.ts"
 
 const require = createRequire(import.meta.url)
 const load = (path: string) => require(require.resolve(`kafkajs/${path}`))
@@ -92,6 +99,12 @@ describe("kafkajs fast record decoding", () => {
     // the fetch decoder and the consumer now take the replacements from the require cache
     expect(load("src/protocol/recordBatch/v0/decoder.js")).not.toBe(originals.recordBatchDecoder)
     expect(load("src/consumer/batch.js")).not.toBe(originals.Batch)
+  })
+
+  it("says in one line why kafkajs's own decoding is used when the replacements are not installed", () => {
+    expect(notInstalledWarning("installed", "2.2.4")).toBeUndefined()
+    expect(notInstalledWarning("skipped: kafkajs version", "2.3.0")).toMatch(/^kafkajs 2\.3\.0 is not 2\.2\.4: .*pin kafkajs 2\.2\.4/)
+    expect(notInstalledWarning("skipped: already loaded", "2.2.4")).toMatch(/import the layer before kafkajs$/)
   })
 
   it("decodes plain batches as kafkajs does, offsets and timestamps included", async () => {
