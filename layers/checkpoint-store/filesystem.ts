@@ -9,6 +9,7 @@ import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import { syncDirectory, writeFlushedTemp } from "../local-files.ts"
 import { batchIdOfFileName, decodeCommit, decodePlan, encodeCommit, encodePlan } from "../../src/checkpoint/files.ts"
 import { Config } from "../../src/services/Config.ts"
 import {
@@ -38,22 +39,8 @@ const io = <A>(path: string, run: () => Promise<A>): Effect.Effect<A, Checkpoint
 export const writeAtomically = (file: string, text: string): Effect.Effect<void, CheckpointIoError> =>
   Effect.try({
     try: () => {
-      const directory = NodePath.dirname(file)
-      const temp = NodePath.join(directory, `.${NodePath.basename(file)}.${process.pid}.${Date.now()}.tmp`)
-      const fd = FsSync.openSync(temp, "w")
-      try {
-        FsSync.writeFileSync(fd, text)
-        FsSync.fsyncSync(fd)
-      } finally {
-        FsSync.closeSync(fd)
-      }
-      FsSync.renameSync(temp, file)
-      const dir = FsSync.openSync(directory, "r")
-      try {
-        FsSync.fsyncSync(dir)
-      } finally {
-        FsSync.closeSync(dir)
-      }
+      FsSync.renameSync(writeFlushedTemp(file, text), file)
+      syncDirectory(NodePath.dirname(file))
     },
     catch: (error) => new CheckpointIoError({ path: file, reason: reasonOf(error) })
   })

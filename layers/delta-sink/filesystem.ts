@@ -4,11 +4,11 @@
  * with EEXIST when another writer won), so several processes can append to one table safely. Snapshots are
  * cached per table and caught up incrementally before each append.
  */
-import { randomUUID } from "node:crypto"
 import * as fsSync from "node:fs"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Config, Effect, Layer, Option } from "effect"
+import { syncDirectory, writeFlushedTemp } from "../local-files.ts"
 import { appendBatch, openTable, tableArrowSchema, type WriterOptions } from "../../src/delta/table.ts"
 import type { Snapshot } from "../../src/delta/snapshot.ts"
 import type { DeltaStorage, FileInfo } from "../../src/delta/storage.ts"
@@ -42,26 +42,6 @@ export const localStorage = (location: string, table: string = location): DeltaS
   }
   const io = <A>(path: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: (error) => fail(path, error) })
   const syncIo = <A>(path: string, run: () => A) => Effect.try({ try: run, catch: (error) => fail(path, error) })
-  const durableSync = (target: string, data: Uint8Array) => {
-    fsSync.mkdirSync(nodePath.dirname(target), { recursive: true })
-    const temp = nodePath.join(nodePath.dirname(target), `.${nodePath.basename(target)}.${randomUUID()}.tmp`)
-    const fd = fsSync.openSync(temp, "wx")
-    try {
-      fsSync.writeFileSync(fd, data)
-      fsSync.fsyncSync(fd)
-    } finally {
-      fsSync.closeSync(fd)
-    }
-    return temp
-  }
-  const syncDirectory = (directory: string) => {
-    const fd = fsSync.openSync(directory, "r")
-    try {
-      fsSync.fsyncSync(fd)
-    } finally {
-      fsSync.closeSync(fd)
-    }
-  }
   const infoOf = async (path: string): Promise<FileInfo> => {
     const stat = await fs.stat(full(path))
     return { path, size: stat.size, modificationTime: Math.floor(stat.mtimeMs) }
@@ -121,7 +101,7 @@ export const localStorage = (location: string, table: string = location): DeltaS
     // after its rename, or a power loss could lose a commit, or keep a commit whose data file is gone.
     putIfAbsent: (path, data, options) =>
       syncIo(path, () => {
-        const temp = durableSync(full(path), data)
+        const temp = writeFlushedTemp(full(path), data)
         try {
           options?.beforePublish?.()
           fsSync.linkSync(temp, full(path))
@@ -140,7 +120,7 @@ export const localStorage = (location: string, table: string = location): DeltaS
       }),
     write: (path, data) =>
       syncIo(path, () => {
-        const temp = durableSync(full(path), data)
+        const temp = writeFlushedTemp(full(path), data)
         fsSync.renameSync(temp, full(path))
         syncDirectory(nodePath.dirname(full(path)))
         const stat = fsSync.statSync(full(path))

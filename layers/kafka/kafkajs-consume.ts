@@ -88,7 +88,6 @@ interface Tagged {
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-
 const nextOffsetOf = (event: SourceEvent): number => event._tag === "RecordsFetched" ? event.nextOffset : event.earliest
 
 /** The stream of `request`, on a new consumer that lives as long as the stream. */
