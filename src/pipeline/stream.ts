@@ -96,6 +96,10 @@ const schemaKey = (schema: Arrow.Schema): string => {
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
   Effect.scoped(Effect.gen(function*() {
+    const sealedAhead = options.sealedAhead ?? 1
+    if (!Number.isInteger(sealedAhead) || sealedAhead < 0) {
+      return yield* Effect.die(new RangeError(`RunOptions.sealedAhead must be a whole number of batches, 0 or more; got ${sealedAhead}`))
+    }
     const job = yield* Config
     const checkpoint = yield* CheckpointStore
     const reporter = options.reporter ?? silentReporter
@@ -383,7 +387,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     // batches sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed
     // and waiting, one filling). A batch's schema is taken as the table's from its seal on, so the next batch's
     // writer-schema checks and seal already see it.
-    const sealedAhead = Math.max(0, Math.floor(options.sealedAhead ?? 1))
+    const sealedAhead = options.sealedAhead ?? 1
     const slots = yield* Semaphore.make(1 + sealedAhead)
     const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(Math.max(1, sealedAhead))
     const sealer = Effect.gen(function*() {

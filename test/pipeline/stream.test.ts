@@ -232,6 +232,19 @@ describe("pipeline on the in-memory layers", () => {
       assert.isAtLeast(ahead - inLockstep, 100) // one batch more was decoded while the commit was held
     }))
 
+  it.live("a sealedAhead that is not a whole number of batches stops the run with a message naming it", () =>
+    Effect.gen(function*() {
+      for (const sealedAhead of [-1, 0.5, Number.NaN]) {
+        const world = new World(1)
+        world.produce(10)
+        const exit = yield* Effect.exit(world.run(testJob(), { sealedAhead }))
+        assert.isTrue(Exit.isFailure(exit))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find(Cause.isDieReason)?.defect : undefined
+        assert.include(String(defect), `RunOptions.sealedAhead must be a whole number of batches, 0 or more; got ${sealedAhead}`)
+        assert.deepStrictEqual(world.offsetsIn(orders), []) // nothing read or written
+      }
+    }))
+
   it.live("continuous runs commit as records arrive and stop cleanly when interrupted", () =>
     Effect.gen(function*() {
       const world = new World(3)
