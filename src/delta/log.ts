@@ -3,12 +3,14 @@
  * after it, and catching a snapshot up with commits written since (which is also how a losing committer learns
  * what the winners did).
  */
+import type * as Arrow from "apache-arrow"
 import { Effect, Option } from "effect"
 import type { DeltaReadError } from "../services/DeltaSink.ts"
 import { UnsupportedTableError } from "../services/DeltaSink.ts"
 import { type Action, checkpointNameOf, commitPath, commitVersionOf, parseActions } from "./actions.ts"
 import { plainOf } from "./arrow-values.ts"
 import { decodeParquet } from "./parquet.ts"
+import { partitionValuesAt, statsJsonAt } from "./stats-parsed.ts"
 import { applyActions, emptyState, type ReplayState, type Snapshot, snapshotOf, stateOf, unsupportedReason } from "./snapshot.ts"
 import { type DeltaStorage, storageError } from "./storage.ts"
 
@@ -29,8 +31,14 @@ export const readCommit = (storage: DeltaStorage, version: number) =>
     )
   )
 
+/** What the struct columns of a checkpoint's `add` say about one row, used where the string forms are missing. */
+interface ParsedColumns {
+  readonly stats: string | undefined
+  readonly partitionValues: Record<string, string | null> | undefined
+}
+
 /** Converts one checkpoint row (plain values) to actions. */
-const checkpointActions = (row: Record<string, unknown>): Array<Action> => {
+const checkpointActions = (row: Record<string, unknown>, parsed: ParsedColumns): Array<Action> => {
   const actions: Array<Action> = []
   const num = (value: unknown) => (typeof value === "bigint" ? Number(value) : value)
   const strip = (value: Record<string, unknown>) =>
@@ -52,8 +60,10 @@ const checkpointActions = (row: Record<string, unknown>): Array<Action> => {
   }
   if (row["txn"] !== null && row["txn"] !== undefined) actions.push({ txn: strip(row["txn"] as never) as never })
   if (row["add"] !== null && row["add"] !== undefined) {
-    const add = row["add"] as Record<string, unknown>
-    actions.push({ add: { ...strip(add), partitionValues: add["partitionValues"] ?? {} } as never })
+    const { partitionValues_parsed: _values, stats_parsed: _stats, ...add } = row["add"] as Record<string, unknown>
+    const stats = add["stats"] ?? parsed.stats
+    const partitionValues = add["partitionValues"] ?? parsed.partitionValues ?? {}
+    actions.push({ add: { ...strip(add), partitionValues, ...(stats === undefined ? {} : { stats }) } as never })
   }
   if (row["remove"] !== null && row["remove"] !== undefined) actions.push({ remove: strip(row["remove"] as never) as never })
   return actions
@@ -70,8 +80,22 @@ const readCheckpoint = Effect.fnUntraced(function*(storage: DeltaStorage, paths:
       try: () => decodeParquet(bytes.value),
       catch: (error) => storageError(storage, path, `corrupt checkpoint: ${String(error)}`)
     })
-    for (const row of table.toArray()) {
-      applyActions(state, checkpointActions(plainOf(row) as Record<string, unknown>))
+    for (const batch of table.batches) {
+      // a checkpoint written with writeStatsAsJson=false has a file's stats only in stats_parsed
+      const add = batch.getChild("add")?.data[0]
+      const childOf = (name: string) => {
+        const index = add === undefined ? -1 : add.type.children.findIndex((field: Arrow.Field) => field.name === name)
+        return index < 0 ? undefined : add!.children[index]
+      }
+      const statsParsed = childOf("stats_parsed")
+      const valuesParsed = childOf("partitionValues_parsed")
+      for (let i = 0; i < batch.numRows; i++) {
+        const parsed = {
+          stats: statsParsed === undefined ? undefined : statsJsonAt(statsParsed, i),
+          partitionValues: valuesParsed === undefined ? undefined : partitionValuesAt(valuesParsed, i)
+        }
+        applyActions(state, checkpointActions(plainOf(batch.get(i)) as Record<string, unknown>, parsed))
+      }
     }
   }
   return state

@@ -126,7 +126,7 @@ export const formatDecimal = (unscaled: bigint, scale: number): string => {
 }
 
 /** The shortest text that reads back as the same float32. */
-const formatFloat32 = (value: number): string => {
+export const formatFloat32 = (value: number): string => {
   for (let digits = 1; digits <= 9; digits++) {
     const text = Number(value.toPrecision(digits))
     if (Math.fround(text) === value) return String(text)
