@@ -113,36 +113,77 @@ const finish = (storage: DeltaStorage, state: ReplayState): Effect.Effect<Snapsh
   return Effect.succeed(snapshot)
 }
 
+/** A UUID-named (V2 spec) checkpoint file name's version, or undefined for other files. */
+const v2CheckpointVersionOf = (name: string): number | undefined => {
+  const match = /^(\d{20})\.checkpoint\.[0-9a-fA-F-]{36}\.(?:json|parquet)$/.exec(name)
+  return match?.[1] === undefined ? undefined : Number(match[1])
+}
+
+/** A complete classic checkpoint: one file, or every part of a multi-part one. */
+interface CheckpointFiles {
+  readonly version: number
+  readonly parts: number
+  readonly paths: Array<string>
+}
+
+/** The complete classic checkpoints of a listing, newest first (a single file before parts at one version). */
+const completeCheckpoints = (names: ReadonlyArray<{ readonly name: string; readonly path: string }>) => {
+  // keyed by version and part count: an incomplete multi-part checkpoint must not hide a classic one at its version
+  const byKey = new Map<string, CheckpointFiles & { readonly seen: Set<number> }>()
+  for (const { name, path } of names) {
+    const checkpoint = checkpointNameOf(name)
+    if (checkpoint === undefined) continue
+    const key = `${checkpoint.version}/${checkpoint.parts}`
+    const entry = byKey.get(key) ?? { version: checkpoint.version, parts: checkpoint.parts, paths: [], seen: new Set() }
+    if (!entry.seen.has(checkpoint.part)) entry.paths.push(path)
+    entry.seen.add(checkpoint.part)
+    byKey.set(key, entry)
+  }
+  return [...byKey.values()]
+    .filter((entry) => entry.seen.size === entry.parts)
+    .sort((a, b) => b.version - a.version || a.parts - b.parts)
+}
+
 /** The latest snapshot, or none when the table has no log yet. */
 export const readSnapshot = Effect.fnUntraced(function*(storage: DeltaStorage) {
   const listing = yield* storage.list("_delta_log")
-  const commits: Array<number> = []
-  const checkpoints = new Map<number, { parts: number; paths: Array<string> }>()
-  for (const file of listing) {
-    const name = file.path.slice(file.path.lastIndexOf("/") + 1)
+  const names = listing.map((file) => ({ name: file.path.slice(file.path.lastIndexOf("/") + 1), path: file.path }))
+  const commits = names.flatMap(({ name }) => {
     const version = commitVersionOf(name)
-    if (version !== undefined) commits.push(version)
-    const checkpoint = checkpointNameOf(name)
-    if (checkpoint !== undefined) {
-      const entry = checkpoints.get(checkpoint.version) ?? { parts: checkpoint.parts, paths: [] }
-      if (entry.parts === checkpoint.parts) entry.paths.push(file.path)
-      checkpoints.set(checkpoint.version, entry)
+    return version === undefined ? [] : [version]
+  }).sort((a, b) => a - b)
+  const v2Checkpoints = names.flatMap(({ name }) => {
+    const version = v2CheckpointVersionOf(name)
+    return version === undefined ? [] : [version]
+  })
+  const checkpoints = completeCheckpoints(names)
+  if (commits.length === 0 && checkpoints.length === 0 && v2Checkpoints.length === 0) return Option.none<Snapshot>()
+  // the newest checkpoint that reads; a corrupt one falls back to the one before it, then to the commits alone
+  let state = emptyState()
+  const unreadable: Array<string> = []
+  for (const checkpoint of checkpoints) {
+    const read = yield* Effect.result(readCheckpoint(storage, [...checkpoint.paths].sort(), checkpoint.version))
+    if (read._tag === "Success" && read.success.protocol !== undefined && read.success.metadata !== undefined) {
+      state = read.success
+      break
     }
+    if (read._tag === "Failure" && read.failure.transient) return yield* read.failure
+    unreadable.push(read._tag === "Failure" ? read.failure.reason : `checkpoint ${checkpoint.version} has no protocol or metaData`)
   }
-  commits.sort((a, b) => a - b)
-  const complete = [...checkpoints].filter(([, entry]) => entry.paths.length === entry.parts).map(([v]) => v)
-  const checkpointVersion = complete.length === 0 ? undefined : Math.max(...complete)
-  if (commits.length === 0 && checkpointVersion === undefined) return Option.none<Snapshot>()
-  let state: ReplayState
-  if (checkpointVersion !== undefined) {
-    const entry = checkpoints.get(checkpointVersion)!
-    state = yield* readCheckpoint(storage, [...entry.paths].sort(), checkpointVersion)
-  } else state = emptyState()
   const latest = Math.max(commits[commits.length - 1] ?? -1, state.version)
   const present = new Set(commits)
   for (let version = state.version + 1; version <= latest; version++) {
     if (!present.has(version)) {
-      return yield* storageError(storage, commitPath(version), `log has a gap: commit ${version} is missing`)
+      const v2 = v2Checkpoints.filter((v) => v >= version)
+      if (v2.length > 0) {
+        return yield* new UnsupportedTableError({
+          table: storage.table,
+          reason: `the log before version ${Math.max(...v2) + 1} is only in a V2 checkpoint (table feature ` +
+            "v2Checkpoint), which this writer does not read"
+        })
+      }
+      const skipped = unreadable.length === 0 ? "" : ` (unreadable checkpoints: ${unreadable.join("; ")})`
+      return yield* storageError(storage, commitPath(version), `log has a gap: commit ${version} is missing${skipped}`)
     }
     const actions = yield* readCommit(storage, version)
     if (Option.isNone(actions)) return yield* storageError(storage, commitPath(version), "commit vanished", true)

@@ -8,7 +8,7 @@ import * as Arrow from "apache-arrow"
 import { isValid } from "./arrow-data.ts"
 import type { AddFile } from "./actions.ts"
 import { partitionValueAt } from "./partition.ts"
-import { arrowTypeOf, type DeltaStructType } from "./schema.ts"
+import { arrowTypeOf, type DeltaStructType, isVoid } from "./schema.ts"
 import { formatDate, formatDecimal, formatFloat32, formatTimestampMillis, timestampInRange } from "./stats.ts"
 
 type Json = string
@@ -121,9 +121,10 @@ export const statsParsedType = (dataSchema: DeltaStructType): Arrow.Struct => {
 
 /** The Arrow type of `add.partitionValues_parsed` for a table's partition columns. */
 export const partitionValuesParsedType = (schema: DeltaStructType, columns: ReadonlyArray<string>): Arrow.Struct =>
-  new Arrow.Struct(columns.map((column) => {
+  new Arrow.Struct(columns.flatMap((column) => {
     const field = schema.fields.find((f) => f.name === column)
-    return new Arrow.Field(column, field === undefined ? new Arrow.Utf8() : arrowTypeOf(field.type), true)
+    if (field !== undefined && isVoid(field.type)) return []
+    return [new Arrow.Field(column, field === undefined ? new Arrow.Utf8() : arrowTypeOf(field.type), true)]
   }))
 
 /** A JSON leaf with its source text (longs and decimals stay exact). */

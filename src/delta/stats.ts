@@ -1,6 +1,7 @@
 /**
  * Per-file statistics for `add.stats` (numRecords, minValues, maxValues, nullCount), computed from the Arrow
- * columns of the file as Spark computes them: the first `delta.dataSkippingNumIndexedCols` (32) leaf columns,
+ * columns of the file as Spark computes them: the columns of `delta.dataSkippingStatsColumns`, else the first
+ * `delta.dataSkippingNumIndexedCols` (32) leaf columns,
  * min/max only for numbers, decimals, dates, timestamps and strings, strings cut to a 32-character prefix (max
  * with a tie-breaker), timestamps at millisecond precision in UTC, decimals and longs printed exactly, and no
  * NaN, infinities or dates and timestamps outside years 1-9999 (the column's min/max are left out instead).
@@ -354,6 +355,52 @@ export interface StatsOptions {
   readonly indexedColumns?: number
   /** `delta.dataSkippingStringPrefixLength`. */
   readonly stringPrefix?: number
+  /** `delta.dataSkippingStatsColumns` as paths (see `parseStatsColumns`); when given, `indexedColumns` is unused. */
+  readonly statsColumns?: ReadonlyArray<ReadonlyArray<string>>
+}
+
+/**
+ * The column paths of `delta.dataSkippingStatsColumns`: comma-separated, nested names joined by dots, backticks
+ * around a name that holds a dot, comma or backtick (doubled inside), as Spark parses a multi-part identifier.
+ */
+export const parseStatsColumns = (text: string): Array<Array<string>> => {
+  const columns: Array<Array<string>> = []
+  let path: Array<string> = []
+  let name = ""
+  let quoted = false
+  let wasQuoted = false
+  const endName = () => {
+    path.push(wasQuoted ? name : name.trim())
+    name = ""
+    wasQuoted = false
+  }
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!
+    if (quoted) {
+      if (char === "`" && text[i + 1] === "`") {
+        name += "`"
+        i++
+      } else if (char === "`") quoted = false
+      else name += char
+    } else if (char === "`") {
+      quoted = true
+      wasQuoted = true
+      name = ""
+    } else if (char === ".") endName()
+    else if (char === ",") {
+      endName()
+      columns.push(path)
+      path = []
+    } else if (!(wasQuoted && char.trim() === "")) name += char
+  }
+  endName()
+  columns.push(path)
+  return columns.filter((column) => column.some((part) => part !== ""))
+}
+
+const samePath = (a: ReadonlyArray<string>, b: ReadonlyArray<string>, length: number) => {
+  for (let i = 0; i < length; i++) if (a[i]!.toLowerCase() !== b[i]!.toLowerCase()) return false
+  return true
 }
 
 /**
@@ -361,7 +408,14 @@ export interface StatsOptions {
  * `table` holds the file's columns, conformed to it (columns it lacks count as all null).
  */
 export const computeStats = (table: Arrow.Table, schema: DeltaStructType, options: StatsOptions = {}): string => {
-  const limit = options.indexedColumns ?? defaultIndexedColumns
+  const chosen = options.statsColumns
+  const limit = chosen !== undefined ? -1 : options.indexedColumns ?? defaultIndexedColumns
+  // a path is visited when it leads to a chosen column or lies inside one (a chosen struct has stats for all leaves)
+  const wanted = (path: ReadonlyArray<string>) =>
+    chosen === undefined ||
+    chosen.some((column) => samePath(column, path, Math.min(column.length, path.length)))
+  const leafWanted = (path: ReadonlyArray<string>) =>
+    chosen === undefined || chosen.some((column) => column.length <= path.length && samePath(column, path, column.length))
   const prefix = options.stringPrefix ?? defaultStringPrefix
   let leaves = 0
   const numRecords = table.numRows
@@ -373,10 +427,13 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
     chunksOf: (name: string) => ReadonlyArray<{ data: Arrow.Data; mask: Mask }> | undefined,
     min: StatTree,
     max: StatTree,
-    nulls: StatTree
+    nulls: StatTree,
+    parent: ReadonlyArray<string>
   ) => {
     for (const field of struct.fields) {
       if (limit >= 0 && leaves >= limit) return
+      const path = [...parent, field.name]
+      if (!wanted(path)) continue
       const chunks = chunksOf(field.name)
       if (typeof field.type !== "string" && field.type.type === "struct") {
         const childMin: StatTree = new Map()
@@ -387,12 +444,13 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
           if (chunks === undefined) return undefined
           const index = inner.fields.findIndex((f) => f.name === name)
           return chunks.map(({ data, mask }) => ({ data: data.children[index]!, mask: combine(data, mask) }))
-        }, childMin, childMax, childNulls)
+        }, childMin, childMax, childNulls, path)
         if (childMin.size > 0) min.set(field.name, childMin)
         if (childMax.size > 0) max.set(field.name, childMax)
         if (childNulls.size > 0) nulls.set(field.name, childNulls)
         continue
       }
+      if (!leafWanted(path)) continue
       leaves++
       if (chunks === undefined) {
         nulls.set(field.name, numRecords)
@@ -408,7 +466,7 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
     const index = table.schema.fields.findIndex((f) => f.name === name)
     if (index < 0) return undefined
     return table.data.map((batch) => ({ data: batch.children[index]!, mask: undefined }))
-  }, mins, maxs, nullCounts)
+  }, mins, maxs, nullCounts, [])
   return toJson(new Map<string, StatValue | StatTree>([
     ["numRecords", numRecords],
     ["minValues", mins],
