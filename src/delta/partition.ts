@@ -6,7 +6,7 @@
  */
 import * as Arrow from "apache-arrow"
 import { isValid, takeData } from "./arrow-data.ts"
-import { formatDate, formatDecimal, formatTimestampMicros } from "./stats.ts"
+import { formatDate, formatDecimal, formatTimestampMicros } from "./value-text.ts"
 
 /** The directory name Spark uses for a null partition value. */
 export const nullPartitionName = "__HIVE_DEFAULT_PARTITION__"

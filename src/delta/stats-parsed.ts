@@ -9,7 +9,7 @@ import { isValid } from "./arrow-data.ts"
 import type { AddFile } from "./actions.ts"
 import { partitionValueAt } from "./partition.ts"
 import { arrowTypeOf, type DeltaStructType, isVoid } from "./schema.ts"
-import { formatDate, formatDecimal, formatFloat32, formatTimestampMillis, timestampInRange } from "./stats.ts"
+import { formatDate, formatDecimal, formatFloat32, formatTimestampMillis, timestampInRange } from "./value-text.ts"
 
 type Json = string
 
