@@ -31,10 +31,10 @@ export const readCommit = (storage: DeltaStorage, version: number) =>
     )
   )
 
-/** What the struct columns of a checkpoint's `add` say about one row, used where the string forms are missing. */
+/** What the struct columns of a checkpoint's `add` say about one row, read only where the string forms are missing. */
 interface ParsedColumns {
-  readonly stats: string | undefined
-  readonly partitionValues: Record<string, string | null> | undefined
+  readonly stats: () => string | undefined
+  readonly partitionValues: () => Record<string, string | null> | undefined
 }
 
 /** Converts one checkpoint row (plain values) to actions. */
@@ -61,8 +61,8 @@ const checkpointActions = (row: Record<string, unknown>, parsed: ParsedColumns):
   if (row["txn"] !== null && row["txn"] !== undefined) actions.push({ txn: strip(row["txn"] as never) as never })
   if (row["add"] !== null && row["add"] !== undefined) {
     const { partitionValues_parsed: _values, stats_parsed: _stats, ...add } = row["add"] as Record<string, unknown>
-    const stats = add["stats"] ?? parsed.stats
-    const partitionValues = add["partitionValues"] ?? parsed.partitionValues ?? {}
+    const stats = add["stats"] ?? parsed.stats()
+    const partitionValues = add["partitionValues"] ?? parsed.partitionValues() ?? {}
     actions.push({ add: { ...strip(add), partitionValues, ...(stats === undefined ? {} : { stats }) } as never })
   }
   if (row["remove"] !== null && row["remove"] !== undefined) actions.push({ remove: strip(row["remove"] as never) as never })
@@ -91,8 +91,8 @@ const readCheckpoint = Effect.fnUntraced(function*(storage: DeltaStorage, paths:
       const valuesParsed = childOf("partitionValues_parsed")
       for (let i = 0; i < batch.numRows; i++) {
         const parsed = {
-          stats: statsParsed === undefined ? undefined : statsJsonAt(statsParsed, i),
-          partitionValues: valuesParsed === undefined ? undefined : partitionValuesAt(valuesParsed, i)
+          stats: () => (statsParsed === undefined ? undefined : statsJsonAt(statsParsed, i)),
+          partitionValues: () => (valuesParsed === undefined ? undefined : partitionValuesAt(valuesParsed, i))
         }
         applyActions(state, checkpointActions(plainOf(batch.get(i)) as Record<string, unknown>, parsed))
       }
