@@ -27,8 +27,8 @@ const deletionVector = () =>
     f("maxRowIndex", long())
   ])
 
-/** The checkpoint schema. */
-export const checkpointSchema = (): Arrow.Schema =>
+/** The checkpoint schema; `addExtras` (`partitionValues_parsed`, `stats_parsed`) go at the end of `add`. */
+export const checkpointSchema = (addExtras: ReadonlyArray<Arrow.Field> = []): Arrow.Schema =>
   new Arrow.Schema([
     f("txn", new Arrow.Struct([f("appId", str()), f("version", long()), f("lastUpdated", long())])),
     f(
@@ -43,7 +43,8 @@ export const checkpointSchema = (): Arrow.Schema =>
         f("deletionVector", deletionVector()),
         f("baseRowId", long()),
         f("defaultRowCommitVersion", long()),
-        f("stats", str())
+        f("stats", str()),
+        ...addExtras
       ])
     ),
     f(

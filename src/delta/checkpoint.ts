@@ -1,14 +1,17 @@
 /**
- * Log checkpoints: a classic V1 Parquet checkpoint of a snapshot (Spark's schema and column order), the
+ * Log checkpoints: a classic V1 Parquet checkpoint of a snapshot (Spark's schema and column order, with stats as
+ * JSON and/or as structs as `delta.checkpoint.writeStatsAsJson` / `writeStatsAsStruct` ask), the
  * `_last_checkpoint` pointer, and cleanup of expired JSON commits per `delta.logRetentionDuration`, so replay
  * cost stays flat however long the stream runs.
  */
 import { Effect } from "effect"
 import { checkpointPath, checkpointNameOf, commitVersionOf } from "./actions.ts"
 import { tableOf } from "./arrow-values.ts"
+import * as Arrow from "apache-arrow"
 import { checkpointSchema } from "./checkpoint-schema.ts"
 import { encodeParquet } from "./parquet.ts"
 import type { Snapshot } from "./snapshot.ts"
+import { partitionValuesParsedOf, partitionValuesParsedType, statsParsedOf, statsParsedType } from "./stats-parsed.ts"
 import type { DeltaStorage } from "./storage.ts"
 
 /** Spark's default `delta.checkpointInterval`. */
@@ -45,8 +48,29 @@ export const isCheckpointDue = (version: number, interval: number): boolean => v
 const mapOf = (record: Readonly<Record<string, unknown>> | null | undefined) =>
   record === null || record === undefined ? null : new Map(Object.entries(record))
 
+/**
+ * The struct columns a table asks its checkpoints to carry in `add` (`delta.checkpoint.writeStatsAsStruct`):
+ * `partitionValues_parsed` when partitioned, and `stats_parsed`.
+ */
+export const checkpointAddExtras = (snapshot: Snapshot): Array<Arrow.Field<Arrow.Struct>> => {
+  if (snapshot.metadata.configuration["delta.checkpoint.writeStatsAsStruct"] !== "true") return []
+  const partitionColumns = snapshot.metadata.partitionColumns
+  const dataSchema = { type: "struct" as const, fields: snapshot.schema.fields.filter((f) => !partitionColumns.includes(f.name)) }
+  return [
+    ...(partitionColumns.length === 0 ? [] : [
+      new Arrow.Field("partitionValues_parsed", partitionValuesParsedType(snapshot.schema, partitionColumns), true)
+    ]),
+    new Arrow.Field("stats_parsed", statsParsedType(dataSchema), true)
+  ]
+}
+
 /** The checkpoint rows of a snapshot: protocol, metadata, txns, live files and unexpired tombstones. */
-export const checkpointRows = (snapshot: Snapshot, now: number): Array<Record<string, unknown>> => {
+export const checkpointRows = (
+  snapshot: Snapshot,
+  now: number,
+  addExtras: ReadonlyArray<Arrow.Field<Arrow.Struct>> = checkpointAddExtras(snapshot)
+): Array<Record<string, unknown>> => {
+  const statsAsJson = snapshot.metadata.configuration["delta.checkpoint.writeStatsAsJson"] !== "false"
   const retention = parseInterval(snapshot.metadata.configuration["delta.deletedFileRetentionDuration"]) ?? 7 * day
   const { protocol, metadata } = snapshot
   const rows: Array<Record<string, unknown>> = [
@@ -83,7 +107,11 @@ export const checkpointRows = (snapshot: Snapshot, now: number): Array<Record<st
         modificationTime: add.modificationTime,
         dataChange: add.dataChange,
         tags: mapOf(add.tags),
-        stats: add.stats ?? null
+        stats: statsAsJson ? add.stats ?? null : null,
+        ...Object.fromEntries(addExtras.map((field) => [
+          field.name,
+          field.name === "stats_parsed" ? statsParsedOf(add, field.type) : partitionValuesParsedOf(add, field.type)
+        ]))
       }
     })
   }
@@ -105,8 +133,9 @@ export const checkpointRows = (snapshot: Snapshot, now: number): Array<Record<st
 
 /** Writes the checkpoint of `snapshot` and points `_last_checkpoint` at it. */
 export const writeCheckpoint = Effect.fnUntraced(function*(storage: DeltaStorage, snapshot: Snapshot, now: number) {
-  const rows = checkpointRows(snapshot, now)
-  const bytes = encodeParquet(tableOf(checkpointSchema(), rows), "snappy", 1024 * 1024)
+  const extras = checkpointAddExtras(snapshot)
+  const rows = checkpointRows(snapshot, now, extras)
+  const bytes = encodeParquet(tableOf(checkpointSchema(extras), rows), "snappy", 1024 * 1024)
   const written = yield* storage.write(checkpointPath(snapshot.version), bytes)
   const last = {
     version: snapshot.version,

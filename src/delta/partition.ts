@@ -6,7 +6,7 @@
  */
 import * as Arrow from "apache-arrow"
 import { isValid, takeData } from "./arrow-data.ts"
-import { formatDate, formatDecimal } from "./stats.ts"
+import { formatDate, formatDecimal, formatTimestampMicros } from "./value-text.ts"
 
 /** The directory name Spark uses for a null partition value. */
 export const nullPartitionName = "__HIVE_DEFAULT_PARTITION__"
@@ -18,7 +18,9 @@ export const escapePartitionPathName = (text: string): string => {
   let out = ""
   for (const char of text) {
     const code = char.charCodeAt(0)
-    if ((code >= 0x01 && code <= 0x1f) || hiveEscaped.has(char)) {
+    // Hive escapes every control character from 0x00 (Spark's copy of the list starts at 0x01, and its write then
+    // fails on the NUL in the path)
+    if (code <= 0x1f || hiveEscaped.has(char)) {
       out += `%${code.toString(16).toUpperCase().padStart(2, "0")}`
     } else out += char
   }
@@ -56,7 +58,7 @@ export const partitionDirectory = (
     return `${escapePartitionPathName(column)}=${escaped}`
   }).join("/")
 
-const pad = (n: number, width: number) => String(n).padStart(width, "0")
+const utf8 = new TextDecoder()
 
 /** The serialized partition value of row `index` of a column, or null. */
 export const partitionValueAt = (data: Arrow.Data, index: number): string | null => {
@@ -66,7 +68,9 @@ export const partitionValueAt = (data: Arrow.Data, index: number): string | null
   if (Arrow.DataType.isUtf8(type) || Arrow.DataType.isBinary(type)) {
     const offsets = data.valueOffsets as Int32Array
     const bytes = (data.values as Uint8Array).subarray(offsets[at]!, offsets[at + 1]!)
-    const text = Arrow.DataType.isUtf8(type) ? new TextDecoder().decode(bytes) : String.fromCharCode(...bytes)
+    // binary as Spark casts it to a string: the bytes read as UTF-8 (readers take the value's UTF-8 bytes back;
+    // bytes that are not UTF-8 become U+FFFD, as in Spark, since no string reads back as them)
+    const text = utf8.decode(bytes)
     return text === "" ? null : text
   }
   if (Arrow.DataType.isBool(type)) {
@@ -76,14 +80,9 @@ export const partitionValueAt = (data: Arrow.Data, index: number): string | null
   if (Arrow.DataType.isDate(type)) return formatDate((data.values as Int32Array)[at]!)
   if (Arrow.DataType.isTimestamp(type)) {
     const micros = (data.values as BigInt64Array)[at]!
-    let seconds = micros / 1_000_000n
-    let fraction = micros % 1_000_000n
-    if (fraction < 0n) {
-      fraction += 1_000_000n
-      seconds -= 1n
-    }
-    const iso = new Date(Number(seconds) * 1000).toISOString().slice(0, 19)
-    return `${iso}.${pad(Number(fraction), 6)}${type.timezone ? "Z" : ""}`
+    // timestamp_ntz has one form (`YYYY-MM-DD HH:MM:SS.ffffff`); timestamp may also be ISO-8601 in UTC, which
+    // the spec recommends because it needs no writer's time zone to read
+    return type.timezone ? `${formatTimestampMicros(micros, "T")}Z` : formatTimestampMicros(micros, " ")
   }
   if (Arrow.DataType.isDecimal(type)) {
     const words = data.values as Uint32Array

@@ -151,8 +151,14 @@ export const arrowTypeOf = (type: DeltaType): Arrow.DataType => {
   }
 }
 
+/** Whether a Delta type is `void` (a column of only nulls that some engines create). */
+export const isVoid = (type: DeltaType): boolean => type === "void"
+
+// void columns are left out: PROTOCOL.md recommends readers drop them, and a writer has nothing to put in them
 const arrowFieldsOf = (struct: DeltaStructType): Array<Arrow.Field> =>
-  struct.fields.map((field) => new Arrow.Field(field.name, arrowTypeOf(field.type), field.nullable))
+  struct.fields.filter((field) => !isVoid(field.type)).map((field) =>
+    new Arrow.Field(field.name, arrowTypeOf(field.type), field.nullable)
+  )
 
 /** The Arrow schema of a Delta schema. */
 export const arrowSchemaOf = (struct: DeltaStructType): Arrow.Schema => new Arrow.Schema(arrowFieldsOf(struct))

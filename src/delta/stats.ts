@@ -1,13 +1,15 @@
 /**
  * Per-file statistics for `add.stats` (numRecords, minValues, maxValues, nullCount), computed from the Arrow
- * columns of the file as Spark computes them: the first `delta.dataSkippingNumIndexedCols` (32) leaf columns,
+ * columns of the file as Spark computes them: the columns of `delta.dataSkippingStatsColumns`, else the first
+ * `delta.dataSkippingNumIndexedCols` (32) leaf columns,
  * min/max only for numbers, decimals, dates, timestamps and strings, strings cut to a 32-character prefix (max
  * with a tie-breaker), timestamps at millisecond precision in UTC, decimals and longs printed exactly, and no
- * NaN or infinities (the column's min/max are left out instead).
+ * NaN, infinities or dates and timestamps outside years 1-9999 (the column's min/max are left out instead).
  */
 import * as Arrow from "apache-arrow"
 import { isValid } from "./arrow-data.ts"
 import type { DeltaStructType, DeltaType } from "./schema.ts"
+import { dateInRange, formatDate, formatDecimal, formatFloat32, formatTimestampMillis, timestampInRange } from "./value-text.ts"
 
 /** A JSON number given as exact text (longs, decimals), so it never passes through a double. */
 class Raw {
@@ -47,46 +49,6 @@ export const truncateMax = (value: string, prefix = defaultStringPrefix): string
     if (next < 0x10ffff) return points.slice(0, index).join("") + String.fromCodePoint(0x10ffff)
   }
   return undefined
-}
-
-const pad = (n: number, width: number) => String(n).padStart(width, "0")
-
-/** `YYYY-MM-DD` of days since the epoch. */
-export const formatDate = (days: number): string => {
-  const date = new Date(days * 86_400_000)
-  const year = date.getUTCFullYear()
-  const y = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4)
-  return `${y}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`
-}
-
-/** ISO-8601 at millisecond precision (truncated down) of microseconds since the epoch; `Z` when `utc`. */
-export const formatTimestampMillis = (micros: bigint, utc: boolean): string => {
-  let millis = micros / 1000n
-  if (micros < 0n && micros % 1000n !== 0n) millis -= 1n
-  const date = new Date(Number(millis))
-  const year = date.getUTCFullYear()
-  const y = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4)
-  const text = `${y}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${pad(date.getUTCHours(), 2)}:` +
-    `${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}.${pad(date.getUTCMilliseconds(), 3)}`
-  return utc ? `${text}Z` : text
-}
-
-/** The exact decimal text of an unscaled value at `scale`. */
-export const formatDecimal = (unscaled: bigint, scale: number): string => {
-  const negative = unscaled < 0n
-  const digits = (negative ? -unscaled : unscaled).toString()
-  if (scale <= 0) return (negative ? "-" : "") + digits + "0".repeat(-scale)
-  const padded = digits.padStart(scale + 1, "0")
-  return `${negative ? "-" : ""}${padded.slice(0, -scale)}.${padded.slice(-scale)}`
-}
-
-/** The shortest text that reads back as the same float32. */
-const formatFloat32 = (value: number): string => {
-  for (let digits = 1; digits <= 9; digits++) {
-    const text = Number(value.toPrecision(digits))
-    if (Math.fround(text) === value) return String(text)
-  }
-  return String(value)
 }
 
 /** Valid-row mask of the enclosing structs for one chunk (undefined: all valid). */
@@ -148,6 +110,8 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
       }
     }
     if (nan || !Number.isFinite(min) || !Number.isFinite(max)) return { nulls, min: undefined, max: undefined }
+    // a date outside years 1-9999 has no text readers parse: no bounds rather than a wrong one
+    if (type === "date" && !(dateInRange(min) && dateInRange(max))) return { nulls, min: undefined, max: undefined }
     const show = (v: number): StatValue =>
       type === "date" ? formatDate(v) : type === "float" ? new Raw(formatFloat32(v)) : v
     return { nulls, min: show(min), max: show(max) }
@@ -186,6 +150,7 @@ const leafStats = (type: DeltaType, chunks: ReadonlyArray<{ data: Arrow.Data; ma
     }
     if (min === undefined || max === undefined) return { nulls, min: undefined, max: undefined }
     if (type === "long") return { nulls, min: new Raw(min.toString()), max: new Raw(max.toString()) }
+    if (!(timestampInRange(min) && timestampInRange(max))) return { nulls, min: undefined, max: undefined }
     const utc = type === "timestamp"
     return { nulls, min: formatTimestampMillis(min, utc), max: formatTimestampMillis(max, utc) }
   }
@@ -306,6 +271,52 @@ export interface StatsOptions {
   readonly indexedColumns?: number
   /** `delta.dataSkippingStringPrefixLength`. */
   readonly stringPrefix?: number
+  /** `delta.dataSkippingStatsColumns` as paths (see `parseStatsColumns`); when given, `indexedColumns` is unused. */
+  readonly statsColumns?: ReadonlyArray<ReadonlyArray<string>>
+}
+
+/**
+ * The column paths of `delta.dataSkippingStatsColumns`: comma-separated, nested names joined by dots, backticks
+ * around a name that holds a dot, comma or backtick (doubled inside), as Spark parses a multi-part identifier.
+ */
+export const parseStatsColumns = (text: string): Array<Array<string>> => {
+  const columns: Array<Array<string>> = []
+  let path: Array<string> = []
+  let name = ""
+  let quoted = false
+  let wasQuoted = false
+  const endName = () => {
+    path.push(wasQuoted ? name : name.trim())
+    name = ""
+    wasQuoted = false
+  }
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!
+    if (quoted) {
+      if (char === "`" && text[i + 1] === "`") {
+        name += "`"
+        i++
+      } else if (char === "`") quoted = false
+      else name += char
+    } else if (char === "`") {
+      quoted = true
+      wasQuoted = true
+      name = ""
+    } else if (char === ".") endName()
+    else if (char === ",") {
+      endName()
+      columns.push(path)
+      path = []
+    } else if (!(wasQuoted && char.trim() === "")) name += char
+  }
+  endName()
+  columns.push(path)
+  return columns.filter((column) => column.some((part) => part !== ""))
+}
+
+const samePath = (a: ReadonlyArray<string>, b: ReadonlyArray<string>, length: number) => {
+  for (let i = 0; i < length; i++) if (a[i]!.toLowerCase() !== b[i]!.toLowerCase()) return false
+  return true
 }
 
 /**
@@ -313,7 +324,14 @@ export interface StatsOptions {
  * `table` holds the file's columns, conformed to it (columns it lacks count as all null).
  */
 export const computeStats = (table: Arrow.Table, schema: DeltaStructType, options: StatsOptions = {}): string => {
-  const limit = options.indexedColumns ?? defaultIndexedColumns
+  const chosen = options.statsColumns
+  const limit = chosen !== undefined ? -1 : options.indexedColumns ?? defaultIndexedColumns
+  // a path is visited when it leads to a chosen column or lies inside one (a chosen struct has stats for all leaves)
+  const wanted = (path: ReadonlyArray<string>) =>
+    chosen === undefined ||
+    chosen.some((column) => samePath(column, path, Math.min(column.length, path.length)))
+  const leafWanted = (path: ReadonlyArray<string>) =>
+    chosen === undefined || chosen.some((column) => column.length <= path.length && samePath(column, path, column.length))
   const prefix = options.stringPrefix ?? defaultStringPrefix
   let leaves = 0
   const numRecords = table.numRows
@@ -325,10 +343,13 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
     chunksOf: (name: string) => ReadonlyArray<{ data: Arrow.Data; mask: Mask }> | undefined,
     min: StatTree,
     max: StatTree,
-    nulls: StatTree
+    nulls: StatTree,
+    parent: ReadonlyArray<string>
   ) => {
     for (const field of struct.fields) {
       if (limit >= 0 && leaves >= limit) return
+      const path = [...parent, field.name]
+      if (!wanted(path)) continue
       const chunks = chunksOf(field.name)
       if (typeof field.type !== "string" && field.type.type === "struct") {
         const childMin: StatTree = new Map()
@@ -339,12 +360,13 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
           if (chunks === undefined) return undefined
           const index = inner.fields.findIndex((f) => f.name === name)
           return chunks.map(({ data, mask }) => ({ data: data.children[index]!, mask: combine(data, mask) }))
-        }, childMin, childMax, childNulls)
+        }, childMin, childMax, childNulls, path)
         if (childMin.size > 0) min.set(field.name, childMin)
         if (childMax.size > 0) max.set(field.name, childMax)
         if (childNulls.size > 0) nulls.set(field.name, childNulls)
         continue
       }
+      if (!leafWanted(path)) continue
       leaves++
       if (chunks === undefined) {
         nulls.set(field.name, numRecords)
@@ -360,7 +382,7 @@ export const computeStats = (table: Arrow.Table, schema: DeltaStructType, option
     const index = table.schema.fields.findIndex((f) => f.name === name)
     if (index < 0) return undefined
     return table.data.map((batch) => ({ data: batch.children[index]!, mask: undefined }))
-  }, mins, maxs, nullCounts)
+  }, mins, maxs, nullCounts, [])
   return toJson(new Map<string, StatValue | StatTree>([
     ["numRecords", numRecords],
     ["minValues", mins],

@@ -9,8 +9,8 @@ import type { AddFile } from "./actions.ts"
 import { conformData } from "./arrow-data.ts"
 import { type Compression, fileSuffix, parquetFileSlices, startParquetFile } from "./parquet.ts"
 import { encodeAddPath, splitByPartition } from "./partition.ts"
-import { arrowTypeOf, type DeltaStructType } from "./schema.ts"
-import { computeStats } from "./stats.ts"
+import { arrowTypeOf, type DeltaStructType, isVoid } from "./schema.ts"
+import { computeStats, parseStatsColumns } from "./stats.ts"
 import type { DeltaStorage } from "./storage.ts"
 
 /** What the file writer needs to know about the table. */
@@ -28,7 +28,7 @@ export const conformSegment = (segment: Arrow.Table, schema: DeltaStructType): A
   const columns: Array<number> = []
   for (const field of schema.fields) {
     const index = segment.schema.fields.findIndex((f) => f.name === field.name)
-    if (index < 0) continue
+    if (index < 0 || isVoid(field.type)) continue
     fields.push(new Arrow.Field(field.name, arrowTypeOf(field.type), field.nullable))
     columns.push(index)
   }
@@ -79,6 +79,8 @@ export const writeDataFiles = Effect.fnUntraced(function*(
   }
   const indexed = Number(plan.configuration["delta.dataSkippingNumIndexedCols"] ?? 32)
   const prefix = Number(plan.configuration["delta.dataSkippingStringPrefixLength"] ?? 32)
+  const statsColumnsText = plan.configuration["delta.dataSkippingStatsColumns"]
+  const statsColumns = statsColumnsText === undefined ? undefined : parseStatsColumns(statsColumnsText)
   const adds: Array<AddFile> = []
   let rows = 0
   let bytes = 0
@@ -115,7 +117,8 @@ export const writeDataFiles = Effect.fnUntraced(function*(
           bytes: encoding.bytes,
           stats: computeStats(encoding.table, dataSchema, {
             indexedColumns: Number.isFinite(indexed) ? indexed : 32,
-            stringPrefix: Number.isFinite(prefix) ? prefix : 32
+            stringPrefix: Number.isFinite(prefix) ? prefix : 32,
+            ...(statsColumns === undefined ? {} : { statsColumns })
           })
         })
       }
