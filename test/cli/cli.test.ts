@@ -19,6 +19,27 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
 
 const tempDir = () => Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "kd-cli-"))
 
+/** A directory with `cli.json`: the shipped local environment changed by `edit`. */
+const environmentsWith = (edit: (file: Record<string, any>) => void): string => {
+  const dir = tempDir()
+  const file = JSON.parse(Fs.readFileSync(NodePath.join(root, "environments/local.json"), "utf8")) as Record<string, any>
+  file["environment"] = "Cli"
+  edit(file)
+  Fs.writeFileSync(NodePath.join(dir, "cli.json"), JSON.stringify(file))
+  return dir
+}
+
+const runCli = (environmentsDir: string, env: Record<string, string> = {}) =>
+  cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", environmentsDir, "--trigger", "available-now"], env)
+
+/** Asserts a run stopped at once on configuration: exit 2, one line, no stack, every `parts` in it. */
+const assertConfigStop = (result: ReturnType<typeof cli>, parts: ReadonlyArray<string>) => {
+  assert.strictEqual(result.status, 2, result.stderr)
+  expect(result.stderr.trim().split("\n")).toHaveLength(1)
+  expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+  for (const part of parts) expect(result.stderr).toContain(part)
+}
+
 describe("kafka-delta command line", () => {
   it("an unknown environment exits 2 with one line listing the available ones, no stack", () => {
     const { status, stderr } = cli(["run", "--environment", "staging", "--topic", "orders"])
@@ -37,6 +58,36 @@ describe("kafka-delta command line", () => {
     const verbose = cli(["run", "--environment", "UAT", "--topic", "orders", "--verbose"], { KAFKA_DELTA_STREAM_ONBADRECORD: "ignore" })
     assert.strictEqual(verbose.status, 2)
     assert.isAbove(verbose.stderr.trim().split("\n").length, 1)
+  })
+
+  it("unknown keys in an environment file exit 2 naming the nearest valid key", () => {
+    const cases: ReadonlyArray<readonly [(file: Record<string, any>) => void, string]> = [
+      [(f) => (f["stream"]["maxBatchRecord"] = 10), "stream.maxBatchRecord: unknown key; did you mean stream.maxBatchRecords?"],
+      [(f) => (f["stream"]["onBadRecords"] = "skip"), "stream.onBadRecords: unknown key; did you mean stream.onBadRecord?"],
+      [(f) => (f["kafka"]["bootstrapServer"] = "h:9092"), "kafka.bootstrapServer: unknown key; did you mean kafka.bootstrapServers?"],
+      [(f) => (f["delta"]["partitionby"] = ["day"]), "delta.partitionby: unknown key; did you mean delta.partitionBy?"]
+    ]
+    for (const [edit, message] of cases) assertConfigStop(runCli(environmentsWith(edit)), [message])
+  })
+
+  it("startingOffsets of another topic, or malformed as JSON in its variable, exit 2 saying which", () => {
+    const other = environmentsWith((f) => (f["stream"]["startingOffsets"] = { payments: { "0": 5 } }))
+    assertConfigStop(runCli(other), ["stream.startingOffsets", `names topic "payments"`, `this job reads "orders"`])
+    // the retry override on a file without a retry section is not reported as missing retry keys
+    const malformed = runCli(environmentsWith(() => {}), { KAFKA_DELTA_STREAM_STARTINGOFFSETS: `{"orders": {"0": 5}`, KAFKA_DELTA_STREAM_RETRY_MAXATTEMPTS: "2" })
+    assertConfigStop(malformed, ["KAFKA_DELTA_STREAM_STARTINGOFFSETS is not valid JSON", "position"])
+    expect(malformed.stderr).not.toContain("missing key")
+  })
+
+  it("a warehouse or checkpoints URL exits 2 naming the key and the supported form, and writes nothing", () => {
+    const dir = environmentsWith((f) => {
+      f["delta"]["warehouse"] = "s3://lake/wh"
+      f["checkpoints"] = "gs://bucket/checkpoints"
+    })
+    const result = cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", dir], {})
+    assertConfigStop(result, ["delta.warehouse: Expected a local directory path", `"s3://lake/wh"`, "checkpoints: Expected a local directory path", "not supported"])
+    assert.isFalse(Fs.existsSync(NodePath.join(root, "s3:")))
+    assert.isFalse(Fs.existsSync(NodePath.join(root, "gs:")))
   })
 
   it("a missing secret exits 2 naming the variable to set", () => {
