@@ -107,12 +107,15 @@ export const runStream = (options: RunOptions = {}) =>
     const startedAt = Date.now()
     const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
     const runState: RunState = {}
+    const summarize = (stoppedBy: RunSummary["stoppedBy"]) => {
+      const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
+      return Effect.as(reporter.summary(summary), summary)
+    }
+    // a signal stop is the usual end of a continuous run: it gets its summary too
     const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals, runState)).pipe(
-      Effect.onInterrupt(() => reporter.stopping)
+      Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
-    const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
-    yield* reporter.summary(summary)
-    return summary
+    return yield* summarize(stoppedBy)
   }))
 
 const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals, run: RunState) =>

@@ -145,7 +145,7 @@ describe("kafka-delta command line", () => {
     expect(second.stderr).toContain("drained: 0 commits, 0 records")
   })
 
-  it("SIGTERM stops a continuous run with exit 0 and the checkpoint lock released", async () => {
+  it("SIGTERM stops a continuous run with exit 0, the summary line and the checkpoint lock released", async () => {
     const output = tempDir()
     const child = spawn(process.execPath, [bin, "demo", "--output", output, "--records", "2000", "--trigger", "continuous"], { cwd: root })
     let stderr = ""
@@ -157,6 +157,7 @@ describe("kafka-delta command line", () => {
     child.kill("SIGTERM")
     const status = await new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     assert.strictEqual(status, 0, stderr)
+    expect(stderr).toMatch(/stopped: \d+ commits, \d+ records, [\d.]+ MB in [\d.]+ s/)
     assert.isFalse(Fs.existsSync(NodePath.join(output, "checkpoints/Demo_orders/lock")))
   })
 
