@@ -124,7 +124,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const sink = yield* DeltaSink
     const checkpoint = yield* CheckpointStore
     const codec = options.codec ?? avroCodec
-    const schemas = yield* makeSchemaCache(codec, job.stream.retry)
+    const schemas = yield* makeSchemaCache(codec)
     const prefix = appIdPrefixOf(job.streamId)
 
     const state = yield* checkpoint.read
