@@ -6,7 +6,14 @@
 import { Cause, Logger } from "effect"
 
 /** Tags of errors that mean "fix the configuration": exit status 2. */
-const configurationTags = new Set(["ConfigFileError", "UnknownEnvironmentError", "SecretNotFoundError", "SecretReadError", "UsageError"])
+const configurationTags = new Set([
+  "ConfigFileError",
+  "UnknownEnvironmentError",
+  "SecretNotFoundError",
+  "SecretReadError",
+  "UsageError",
+  "SecondStreamError"
+])
 
 /** Prints log lines as `HH:MM:SS message`, with the level for warnings and errors; to stderr. */
 export const humanLogger = Logger.make((options) => {

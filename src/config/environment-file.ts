@@ -109,7 +109,11 @@ export const StreamSection = Schema.Struct({
   maxBatchInterval: DurationText,
   onBadRecord: OnBadRecord,
   retry: Schema.optionalKey(RetrySection),
-  gracePeriod: Schema.optionalKey(DurationText)
+  gracePeriod: Schema.optionalKey(DurationText),
+  /** A stream id whose positions in the table this stream takes over (e.g. after renaming the environment). */
+  adoptPositionsFrom: Schema.optionalKey(Schema.NonEmptyString),
+  /** Write the topic into a table that already holds another stream's positions of it: a second copy. */
+  allowSecondStream: Schema.optionalKey(Schema.Boolean)
 })
 
 /** A whole environment file. Unknown keys are refused (see `decodeEnvironmentFile`). */

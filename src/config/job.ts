@@ -92,7 +92,9 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
         maxDelay: duration(retry.maxDelay),
         maxAttempts: retry.maxAttempts
       },
-      gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds")
+      gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds"),
+      ...(file.stream.adoptPositionsFrom === undefined ? {} : { adoptPositionsFrom: file.stream.adoptPositionsFrom }),
+      ...(file.stream.allowSecondStream === undefined ? {} : { allowSecondStream: file.stream.allowSecondStream })
     }
   }
 }

@@ -41,6 +41,8 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "stream.maxBatchInterval": "string",
   "stream.onBadRecord": "string",
   "stream.gracePeriod": "string",
+  "stream.adoptPositionsFrom": "string",
+  "stream.allowSecondStream": "boolean",
   "stream.retry.initialDelay": "string",
   "stream.retry.maxDelay": "string",
   "stream.retry.maxAttempts": "number"

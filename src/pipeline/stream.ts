@@ -20,7 +20,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, partitionOfAppId, planStart } from "./positions.ts"
+import { appIdPrefixOf, partitionOfAppId, planStart, streamIdentity } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryTransient } from "./retry.ts"
 
@@ -129,6 +129,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
 
     const state = yield* checkpoint.read
     const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    const adopted = yield* streamIdentity(job)
     const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
     const tableSchema = yield* sink.schema(job.table)
     const partitions = yield* source.offsets(job.kafkaTopic)
@@ -137,7 +138,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       topics: [job.kafkaTopic, job.topic],
       txnVersions: tableTxns,
       partitions,
-      startingOffsets: job.stream.startingOffsets
+      startingOffsets: job.stream.startingOffsets,
+      adopted
     })
     for (const lost of start.lost) {
       if (job.stream.failOnDataLoss) {
