@@ -90,6 +90,38 @@ describe("kafka-delta command line", () => {
     assert.isFalse(Fs.existsSync(NodePath.join(root, "gs:")))
   })
 
+  it("a checkpoint path that is a file exits 2 saying checkpoints must be directories, not just ENOTDIR", () => {
+    const output = tempDir()
+    Fs.mkdirSync(NodePath.join(output, "checkpoints"))
+    Fs.writeFileSync(NodePath.join(output, "checkpoints/Demo_orders"), "")
+    const result = cli(["demo", "--output", output, "--records", "100"])
+    assertConfigStop(result, [
+      `${NodePath.join(output, "checkpoints/Demo_orders")} is a file, but checkpoints must be directories`,
+      "move the file away or set checkpoints to another path"
+    ])
+  })
+
+  it("a table directory without write permission exits 2 naming the directory and the user", () => {
+    const output = tempDir()
+    Fs.chmodSync(output, 0o777)
+    Fs.mkdirSync(NodePath.join(output, "lakehouse"), { mode: 0o555 })
+    Fs.chmodSync(NodePath.join(output, "lakehouse"), 0o555)
+    // root may write anywhere: the run goes as an unprivileged user then, so the permission is really missing
+    const asRoot = process.getuid?.() === 0
+    const result = spawnSync(process.execPath, [bin, "demo", "--output", output, "--records", "100"], {
+      cwd: root,
+      env: { PATH: process.env["PATH"] ?? "", HOME: Os.tmpdir() },
+      encoding: "utf8",
+      timeout: 120_000,
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {})
+    })
+    assert.strictEqual(result.status, 2, result.stderr)
+    const line = result.stderr.trim().split("\n").at(-1) ?? ""
+    expect(line).toContain("permission denied (EACCES)")
+    expect(line).toContain(`make ${NodePath.join(output, "lakehouse")} writable by user`)
+    expect(line).toContain("or set delta.warehouse to a directory that is")
+  })
+
   it("a missing secret exits 2 naming the variable to set", () => {
     const { status, stderr } = cli(["run", "--environment", "production", "--topic", "orders"])
     assert.strictEqual(status, 2)
