@@ -4,6 +4,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 
+import { describeStorageFailure } from "../../src/cli/report.ts"
+
 const root = NodePath.resolve(import.meta.dirname, "../..")
 const bin = NodePath.join(root, "src/cli/bin.ts")
 
@@ -120,6 +122,15 @@ describe("kafka-delta command line", () => {
     expect(line).toContain("permission denied (EACCES)")
     expect(line).toContain(`make ${NodePath.join(output, "lakehouse")} writable by user`)
     expect(line).toContain("or set delta.warehouse to a directory that is")
+  })
+
+  it("EPERM and EROFS on a table or checkpoint path name the path and the key to change (unit)", () => {
+    const eperm = describeStorageFailure({ _tag: "DeltaStorageError", path: "/wh/t/part-0.parquet", reason: "EPERM EPERM: operation not permitted, open '/wh/t/part-0.parquet'" })
+    expect(eperm).toContain("cannot write the table at /wh/t/part-0.parquet: permission denied (EPERM)")
+    expect(eperm).toContain("or set delta.warehouse to a directory that is")
+    const erofs = describeStorageFailure({ _tag: "CheckpointIoError", path: "/ro/cp", reason: "EROFS: EROFS: read-only file system, mkdir '/ro/cp/offsets'" })
+    expect(erofs).toContain("read-only (EROFS); set checkpoints to a directory on a writable disk")
+    assert.isUndefined(describeStorageFailure({ _tag: "DeltaStorageError", path: "/wh", reason: "EIO: i/o error" }))
   })
 
   it("a missing secret exits 2 naming the variable to set", () => {
