@@ -6,7 +6,7 @@ import { Effect, Layer, Result } from "effect"
 import * as Fs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { decodeEnvironmentFile } from "../../src/config/environment-file.ts"
-import { resolveJob } from "../../src/config/job.ts"
+import { resolveJob, startingOffsetsProblem } from "../../src/config/job.ts"
 import { applyOverrides } from "../../src/config/overrides.ts"
 import {
   Config,
@@ -72,7 +72,10 @@ export const make = (options: EnvironmentFileOptions): Effect.Effect<JobConfig, 
       catch: (error) =>
         new ConfigFileError({ file, problems: [{ path: "(file)", problem: `not valid JSON: ${reason(error)}` }] })
     })
-    const { applied, value } = applyOverrides(parsed, options.env ?? process.env)
+    const { applied, problems: unreadable, value } = applyOverrides(parsed, options.env ?? process.env)
+    if (unreadable.length > 0) {
+      return yield* new ConfigFileError({ file, problems: unreadable.map(({ path, problem }) => ({ path, problem })) })
+    }
     const decoded = decodeEnvironmentFile(value)
     if (Result.isFailure(decoded)) {
       const problems = decoded.failure.map((problem) => {
@@ -92,6 +95,18 @@ export const make = (options: EnvironmentFileOptions): Effect.Effect<JobConfig, 
       return yield* new ConfigFileError({
         file,
         problems: [{ path: "kafka.saslMechanism", problem: "missing key: required with a SASL securityProtocol (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" }]
+      })
+    }
+    const kafkaTopic = `${environmentFile.kafka.topicPrefix}${options.topic}`
+    const offsetsProblem = startingOffsetsProblem(environmentFile.stream.startingOffsets, [kafkaTopic, options.topic])
+    if (offsetsProblem !== undefined) {
+      const override = applied.find((o) => o.path === "stream.startingOffsets")
+      return yield* new ConfigFileError({
+        file,
+        problems: [{
+          path: "stream.startingOffsets",
+          problem: override === undefined ? offsetsProblem : `${offsetsProblem} (set by ${override.variable})`
+        }]
       })
     }
     return resolveJob(environmentFile, {

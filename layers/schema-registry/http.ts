@@ -5,7 +5,8 @@
  *
  * Schemas by id never change once registered, so they are kept in a bounded LRU cache; latest-by-subject is
  * always asked anew. Transient failures (5xx, timeouts, network) are `RegistryUnavailableError` for the
- * pipeline's retry schedule; a short retry of our own can be switched on with `retry`. An untrusted TLS
+ * pipeline's retry schedule; a short retry of our own can be switched on with `retry`. A schema id not found is
+ * asked again a few times first (`notFoundRetry`): a lagging registry follower is not a bad record. An untrusted TLS
  * certificate is `RegistryTlsError`, fatal: asking again does not change the CA file.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -38,6 +39,11 @@ export interface HttpRegistryOptions {
   readonly timeout?: Duration.Input | undefined
   /** A bounded retry of unavailable errors inside the layer (default: none, the pipeline retries). */
   readonly retry?: { readonly times: number; readonly initialDelay?: Duration.Input | undefined } | undefined
+  /**
+   * How often a 40403 (schema id not found) is asked again before the id counts as unknown (default 3 times,
+   * from 100 ms): a follower of a replicated registry may not yet have a schema the leader just registered.
+   */
+  readonly notFoundRetry?: { readonly times: number; readonly initialDelay?: Duration.Input | undefined } | undefined
   /** How many schemas by id to keep (default 1000). */
   readonly cacheSize?: number | undefined
 }
@@ -236,6 +242,7 @@ export const make = Effect.fnUntraced(function*(
       ))
     })
 
+  const notFoundRetry = options.notFoundRetry ?? { times: 3 }
   const fetchById = (id: number): Effect.Effect<RegisteredSchema, SchemaNotFoundError | RegistryError> =>
     Effect.suspend(() => {
       return send(HttpClientRequest.get(`${base}/schemas/ids/${id}`)).pipe(
@@ -247,6 +254,11 @@ export const make = Effect.fnUntraced(function*(
           }
           if (answer.status !== 200) return Effect.fail(unavailable(`HTTP ${answer.status} for schema id ${id}${detail(answer)}`))
           return Effect.map(decode(SchemaById, answer, `schema id ${id}`), (body) => ({ id, schema: body.schema }))
+        }),
+        Effect.retry({
+          schedule: Schedule.exponential(notFoundRetry.initialDelay ?? "100 millis"),
+          times: notFoundRetry.times,
+          while: (error) => error._tag === "SchemaNotFoundError"
         }),
         Effect.tap((schema) => Effect.sync(() => remember(schema)))
       )

@@ -28,6 +28,17 @@ export const DurationText = Schema.String.pipe(Schema.check(isDurationText))
 
 const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 
+const isLocalPath = Schema.makeFilter<string>((text) =>
+  /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(text)
+    ? `Expected a local directory path (absolute, or relative to the working directory); locations with a scheme such as s3:// or abfss:// are not supported by this build`
+    : undefined
+)
+/**
+ * A location on the local disk. A URL is refused rather than taken as a relative path: `s3://lake/wh` would
+ * otherwise become a directory named `s3:` under the working directory, and the table would silently be local.
+ */
+export const LocalPath = Schema.NonEmptyString.pipe(Schema.check(isLocalPath))
+
 /** Spark-style per-partition starting offsets: `{"topic": {"0": 42, "1": -2}}`, -2 earliest, -1 latest. */
 export const PerPartitionOffsets = Schema.Record(
   Schema.String,
@@ -70,7 +81,7 @@ export const SecretsSection = Schema.Struct({
 
 /** The `delta` section: where tables live. */
 export const DeltaSection = Schema.Struct({
-  warehouse: Schema.NonEmptyString,
+  warehouse: LocalPath,
   catalog: Schema.NonEmptyString,
   schema: Schema.NonEmptyString,
   /** The table name; by default the topic, lower-cased, other characters as `_`. */
@@ -98,17 +109,21 @@ export const StreamSection = Schema.Struct({
   maxBatchInterval: DurationText,
   onBadRecord: OnBadRecord,
   retry: Schema.optionalKey(RetrySection),
-  gracePeriod: Schema.optionalKey(DurationText)
+  gracePeriod: Schema.optionalKey(DurationText),
+  /** A stream id whose positions in the table this stream takes over (e.g. after renaming the environment). */
+  adoptPositionsFrom: Schema.optionalKey(Schema.NonEmptyString),
+  /** Write the topic into a table that already holds another stream's positions of it: a second copy. */
+  allowSecondStream: Schema.optionalKey(Schema.Boolean)
 })
 
-/** A whole environment file. Unknown keys are allowed (and ignored). */
+/** A whole environment file. Unknown keys are refused (see `decodeEnvironmentFile`). */
 export const EnvironmentFile = Schema.Struct({
   environment: Schema.NonEmptyString,
   kafka: KafkaSection,
   schemaRegistry: SchemaRegistrySection,
   secrets: SecretsSection,
   delta: DeltaSection,
-  checkpoints: Schema.NonEmptyString,
+  checkpoints: LocalPath,
   stream: StreamSection
 })
 /** A whole environment file, decoded. */
@@ -137,9 +152,62 @@ const describe = (value: unknown): string => {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 
+/** The key names a struct schema allows at `path` (the top level for `[]`), or nothing when `path` is no section. */
+const keysAt = (path: ReadonlyArray<string>): ReadonlyArray<string> => {
+  interface Node {
+    readonly fields?: Readonly<Record<string, unknown>>
+    readonly schema?: unknown
+  }
+  // optionalKey(S) and NullOr-free sections wrap the struct in `.schema`; structs list their keys in `.fields`
+  const unwrap = (node: unknown): Node | undefined => {
+    let current = node as Node | undefined
+    for (let depth = 0; depth < 4 && current !== undefined && current.fields === undefined; depth++) {
+      current = current.schema as Node | undefined
+    }
+    return current
+  }
+  let node = unwrap(EnvironmentFile)
+  for (const segment of path) node = unwrap(node?.fields?.[segment])
+  return node?.fields === undefined ? [] : Object.keys(node.fields)
+}
+
+/** Levenshtein distance, case-insensitive: small enough to write here rather than take a dependency. */
+export const editDistance = (a: string, b: string): number => {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= x.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= y.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[y.length]!
+}
+
+/** What to say about an unknown key at `path`: the nearest valid key, or the valid keys when none is near. */
+export const unknownKeyProblem = (path: ReadonlyArray<string>): string => {
+  const name = path[path.length - 1] ?? ""
+  const parent = path.slice(0, -1)
+  const valid = keysAt(parent)
+  const qualified = (key: string) => [...parent, key].join(".")
+  const nearest = valid
+    .map((key) => ({ key, distance: editDistance(name, key) }))
+    .sort((a, b) => a.distance - b.distance)[0]
+  if (nearest !== undefined && nearest.distance <= Math.max(2, Math.floor(name.length / 3))) {
+    return `unknown key; did you mean ${qualified(nearest.key)}?`
+  }
+  return valid.length === 0
+    ? "unknown key"
+    : `unknown key; the keys allowed here are ${valid.map(qualified).join(", ")}`
+}
+
 /** Decodes parsed JSON into an environment file, or lists every problem with its key path. */
 export const decodeEnvironmentFile = (input: unknown): Result.Result<EnvironmentFile, ReadonlyArray<ConfigProblem>> => {
-  const result = Schema.decodeUnknownResult(EnvironmentFile)(input, { errors: "all" })
+  // a misspelt key would otherwise be dropped and its default used without a word (`maxBatchRecord` ran with
+  // the default batch size)
+  const result = Schema.decodeUnknownResult(EnvironmentFile)(input, { errors: "all", onExcessProperty: "error" })
   if (Result.isSuccess(result)) return Result.succeed(result.success)
   const issues = SchemaIssue.makeFormatterStandardSchemaV1()(result.failure.issue).issues
   return Result.fail(issues.map((issue) => {
@@ -149,6 +217,8 @@ export const decodeEnvironmentFile = (input: unknown): Result.Result<Environment
     const found = valueAt(input, path)
     const problem = issue.message === "Missing key"
       ? "missing key"
+      : issue.message === "Expected no excess property"
+      ? unknownKeyProblem(path)
       : `${issue.message}, got ${describe(found)}`
     return { path: path.join(".") || "(top level)", problem }
   }))

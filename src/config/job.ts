@@ -34,6 +34,21 @@ export interface JobOptions {
   readonly baseDirectory: string
 }
 
+/**
+ * Why per-partition `startingOffsets` do not fit the job, if they do not: a topic key other than the Kafka topic
+ * or the job's topic would be ignored and every partition started at earliest (Spark refuses such offsets too).
+ */
+export const startingOffsetsProblem = (
+  startingOffsets: EnvironmentFile["stream"]["startingOffsets"],
+  topics: ReadonlyArray<string>
+): string | undefined => {
+  if (typeof startingOffsets === "string") return undefined
+  const others = Object.keys(startingOffsets).filter((topic) => !topics.includes(topic))
+  if (others.length === 0) return undefined
+  const names = (list: ReadonlyArray<string>) => list.map((topic) => JSON.stringify(topic)).join(" or ")
+  return `names topic ${names(others)}, but this job reads ${names([...new Set(topics)])}; key the offsets by the job's topic`
+}
+
 /** Resolves the job of `options.topic` in `file`. */
 export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfig => {
   const table = file.delta.table ?? tableNameOf(options.topic)
@@ -77,7 +92,9 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
         maxDelay: duration(retry.maxDelay),
         maxAttempts: retry.maxAttempts
       },
-      gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds")
+      gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds"),
+      ...(file.stream.adoptPositionsFrom === undefined ? {} : { adoptPositionsFrom: file.stream.adoptPositionsFrom }),
+      ...(file.stream.allowSecondStream === undefined ? {} : { allowSecondStream: file.stream.allowSecondStream })
     }
   }
 }

@@ -1,15 +1,15 @@
 /**
  * The pipeline's view of decoding: Confluent framing, writer schemas by registry id (fetched once per id and
  * turned into an Avro decoder and an Arrow schema once per id), and segment builders that decode record bodies
- * straight into Arrow column accumulators. Lookups that fail for a passing reason are retried; an unknown id is
- * a bad record; a schema the table cannot take stops the stream.
+ * straight into Arrow column accumulators. An unknown id is a bad record; a schema the table cannot take stops
+ * the stream. A lookup that fails for a passing reason (registry unavailable) is not retried here: it ends the
+ * session, whose retry is the one loop for every transient failure (a retry here too multiplied the attempts by
+ * the session's and by the partitions looking up the same id: 293 warnings for one unreachable registry).
  */
 import type * as Arrow from "apache-arrow"
 import { Effect, Schema } from "effect"
 import { SchemaRegistry } from "../services/SchemaRegistry.ts"
-import type { RetryOptions } from "../services/Config.ts"
 import type { KafkaRecord } from "../services/KafkaSource.ts"
-import { retryTransient } from "./retry.ts"
 
 /** A writer schema ready to decode with. */
 export interface WriterSchema {
@@ -58,7 +58,7 @@ export interface Codec {
 export type SchemaLookup = WriterSchema | { readonly unknownId: number; readonly reason: string }
 
 /** Writer schemas by id: one registry lookup and one decoder per id for the life of the run. */
-export const makeSchemaCache = (codec: Codec, retry: RetryOptions) =>
+export const makeSchemaCache = (codec: Codec) =>
   Effect.gen(function*() {
     const registry = yield* SchemaRegistry
     const cache = new Map<number, SchemaLookup>()
@@ -66,7 +66,7 @@ export const makeSchemaCache = (codec: Codec, retry: RetryOptions) =>
       Effect.gen(function*() {
         const known = cache.get(id)
         if (known !== undefined) return known
-        const found = yield* retryTransient(`schema lookup of id ${id}`, retry, registry.getById(id)).pipe(
+        const found = yield* registry.getById(id).pipe(
           Effect.map((registered) => ({ found: registered.schema }) as const),
           Effect.catchTag("SchemaNotFoundError", (error) => Effect.succeed({ missing: error.message } as const))
         )

@@ -1,9 +1,13 @@
 /**
  * Where a run starts reading each partition, decided from what the table already holds (its txn versions),
  * the starting-offsets option (for partitions the table has never seen) and what Kafka still holds, and which
- * positions are data loss (below the log start, beyond the end, or in a partition that vanished).
+ * positions are data loss (below the log start, beyond the end, or in a partition that vanished); and whether the
+ * table already holds the positions of this topic under another stream id (another environment's name).
  */
+import { Effect, Schema } from "effect"
 import type { StartingOffsets } from "../config/environment-file.ts"
+import type { JobConfig } from "../services/Config.ts"
+import { type DeltaReadError, DeltaSink } from "../services/DeltaSink.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
@@ -19,6 +23,91 @@ export const partitionOfAppId = (streamId: string, appId: string): number | unde
   const text = appId.slice(prefix.length)
   return /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : undefined
 }
+
+/**
+ * The table holds positions of this topic under another stream id while this stream has none: starting would
+ * read the topic again from `startingOffsets` and write its records a second time. Fatal, a configuration matter.
+ */
+export class SecondStreamError extends Schema.TaggedError<SecondStreamError>()("SecondStreamError", {
+  table: Schema.String,
+  streamId: Schema.String,
+  others: Schema.Array(Schema.String),
+  /** What was wrong with `stream.adoptPositionsFrom`, when it was set. */
+  adoptProblem: Schema.optional(Schema.String)
+}) {
+  override get message() {
+    const others = this.others.map((id) => `"${id}"`).join(", ")
+    const fix = `set stream.adoptPositionsFrom to ${this.others.length === 1 ? others : `one of ${others}`} to continue where it stopped, or stream.allowSecondStream to true to write a second copy deliberately`
+    return this.adoptProblem !== undefined
+      ? `table ${this.table}: stream.adoptPositionsFrom ${this.adoptProblem}; ${this.others.length === 0 ? "no other stream has positions of this topic there" : `streams with positions of this topic there: ${others}`}`
+      : `table ${this.table} already holds the positions of this topic under stream ${others}; this stream (${this.streamId}, from the environment's name and the topic) has none and would write every record again: ${fix}`
+  }
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** The stream ids other than `streamId` that hold positions of `topic` among `appIds` (`<environment>_<topic>-p<n>`). */
+export const otherStreamsOf = (streamId: string, topic: string, appIds: Iterable<string>): ReadonlyArray<string> => {
+  const pattern = new RegExp(`^(.+_${escapeRegExp(topic)})-p(0|[1-9][0-9]*)$`)
+  const others = new Set<string>()
+  for (const appId of appIds) {
+    const match = pattern.exec(appId)
+    if (match !== null && match[1] !== streamId) others.add(match[1]!)
+  }
+  return [...others].sort()
+}
+
+/**
+ * Checks, once per session before anything is read, that this stream is the one whose positions the table
+ * holds for the topic; returns the positions to adopt (per partition without a position of its own) when
+ * `stream.adoptPositionsFrom` names the other stream. Fails with SecondStreamError otherwise.
+ */
+export const checkStreamIdentity = (
+  job: JobConfig,
+  txnVersions: ReadonlyMap<string, number>
+): Effect.Effect<ReadonlyMap<number, number>, SecondStreamError> =>
+  Effect.gen(function*() {
+    const own = new Set<number>()
+    for (const appId of txnVersions.keys()) {
+      const partition = partitionOfAppId(job.streamId, appId)
+      if (partition !== undefined) own.add(partition)
+    }
+    const others = otherStreamsOf(job.streamId, job.topic, txnVersions.keys())
+    const adoptFrom = job.stream.adoptPositionsFrom
+    if (adoptFrom !== undefined && adoptFrom !== job.streamId) {
+      if (!others.includes(adoptFrom)) {
+        return yield* new SecondStreamError({
+          table: job.table.name,
+          streamId: job.streamId,
+          others,
+          adoptProblem: `names stream "${adoptFrom}", which has no positions of topic ${job.topic} in the table`
+        })
+      }
+      const adopted = new Map<number, number>()
+      for (const [appId, version] of txnVersions) {
+        const partition = partitionOfAppId(adoptFrom, appId)
+        if (partition !== undefined && !own.has(partition)) adopted.set(partition, version)
+      }
+      if (adopted.size > 0) {
+        yield* Effect.logInfo(
+          `adopting the positions of stream ${adoptFrom} for partitions ${[...adopted.keys()].sort((a, b) => a - b).join(", ")} (stream.adoptPositionsFrom)`
+        )
+      }
+      return adopted
+    }
+    // once this stream has positions of its own it was allowed (or adopted) before: the others stay as they are
+    if (others.length > 0 && own.size === 0 && job.stream.allowSecondStream !== true) {
+      return yield* new SecondStreamError({ table: job.table.name, streamId: job.streamId, others })
+    }
+    return new Map()
+  })
+
+/** Reads every txn of the job's table and runs `checkStreamIdentity` on them. */
+export const streamIdentity = (job: JobConfig): Effect.Effect<ReadonlyMap<number, number>, SecondStreamError | DeltaReadError, DeltaSink> =>
+  Effect.gen(function*() {
+    const sink = yield* DeltaSink
+    return yield* checkStreamIdentity(job, yield* sink.txnVersions(job.table, ""))
+  })
 
 /** Unread records that are gone. */
 export interface LostRange {
@@ -71,6 +160,8 @@ export const planStart = (input: {
   readonly txnVersions: ReadonlyMap<string, number>
   readonly partitions: ReadonlyArray<PartitionOffsets>
   readonly startingOffsets: StartingOffsets
+  /** Positions taken over from another stream (`stream.adoptPositionsFrom`), for partitions without a txn. */
+  readonly adopted?: ReadonlyMap<number, number> | undefined
 }): StartPlan => {
   const committed = new Map<number, number>()
   for (const [appId, version] of input.txnVersions) {
@@ -82,7 +173,8 @@ export const planStart = (input: {
   const lost: Array<LostRange> = []
   const byPartition = new Map(input.partitions.map((range) => [range.partition, range]))
   for (const range of input.partitions) {
-    const known = committed.get(range.partition)
+    // adopted positions are checked like the table's own, but are not this stream's txn versions (`committed`)
+    const known = committed.get(range.partition) ?? input.adopted?.get(range.partition)
     if (known === undefined) {
       const start = startingOffsetFor(input.startingOffsets, input.topics, range)
       if (start < range.earliest || start > range.latest) {

@@ -20,7 +20,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, partitionOfAppId, planStart } from "./positions.ts"
+import { appIdPrefixOf, partitionOfAppId, planStart, streamIdentity } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryTransient } from "./retry.ts"
 
@@ -107,12 +107,15 @@ export const runStream = (options: RunOptions = {}) =>
     const startedAt = Date.now()
     const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
     const runState: RunState = {}
+    const summarize = (stoppedBy: RunSummary["stoppedBy"]) => {
+      const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
+      return Effect.as(reporter.summary(summary), summary)
+    }
+    // a signal stop is the usual end of a continuous run: it gets its summary too
     const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals, runState)).pipe(
-      Effect.onInterrupt(() => reporter.stopping)
+      Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
-    const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
-    yield* reporter.summary(summary)
-    return summary
+    return yield* summarize(stoppedBy)
   }))
 
 const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals, run: RunState) =>
@@ -121,11 +124,12 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const sink = yield* DeltaSink
     const checkpoint = yield* CheckpointStore
     const codec = options.codec ?? avroCodec
-    const schemas = yield* makeSchemaCache(codec, job.stream.retry)
+    const schemas = yield* makeSchemaCache(codec)
     const prefix = appIdPrefixOf(job.streamId)
 
     const state = yield* checkpoint.read
     const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    const adopted = yield* streamIdentity(job)
     const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
     const tableSchema = yield* sink.schema(job.table)
     const partitions = yield* source.offsets(job.kafkaTopic)
@@ -134,7 +138,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       topics: [job.kafkaTopic, job.topic],
       txnVersions: tableTxns,
       partitions,
-      startingOffsets: job.stream.startingOffsets
+      startingOffsets: job.stream.startingOffsets,
+      adopted
     })
     for (const lost of start.lost) {
       if (job.stream.failOnDataLoss) {

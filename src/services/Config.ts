@@ -35,6 +35,10 @@ export interface StreamOptions {
   readonly retry: RetryOptions
   /** How long a signal stop waits for the in-flight batch to commit. */
   readonly gracePeriod: Duration.Duration
+  /** Another stream id of the same topic whose positions in the table this stream starts from. */
+  readonly adoptPositionsFrom?: string | undefined
+  /** Start although the table holds another stream's positions of the topic (writes a second copy). */
+  readonly allowSecondStream?: boolean | undefined
 }
 
 /** One stream job, fully resolved. */

@@ -4,6 +4,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 
+import { describeStorageFailure } from "../../src/cli/report.ts"
+
 const root = NodePath.resolve(import.meta.dirname, "../..")
 const bin = NodePath.join(root, "src/cli/bin.ts")
 
@@ -18,6 +20,27 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
 }
 
 const tempDir = () => Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "kd-cli-"))
+
+/** A directory with `cli.json`: the shipped local environment changed by `edit`. */
+const environmentsWith = (edit: (file: Record<string, any>) => void): string => {
+  const dir = tempDir()
+  const file = JSON.parse(Fs.readFileSync(NodePath.join(root, "environments/local.json"), "utf8")) as Record<string, any>
+  file["environment"] = "Cli"
+  edit(file)
+  Fs.writeFileSync(NodePath.join(dir, "cli.json"), JSON.stringify(file))
+  return dir
+}
+
+const runCli = (environmentsDir: string, env: Record<string, string> = {}) =>
+  cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", environmentsDir, "--trigger", "available-now"], env)
+
+/** Asserts a run stopped at once on configuration: exit 2, one line, no stack, every `parts` in it. */
+const assertConfigStop = (result: ReturnType<typeof cli>, parts: ReadonlyArray<string>) => {
+  assert.strictEqual(result.status, 2, result.stderr)
+  expect(result.stderr.trim().split("\n")).toHaveLength(1)
+  expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+  for (const part of parts) expect(result.stderr).toContain(part)
+}
 
 describe("kafka-delta command line", () => {
   it("an unknown environment exits 2 with one line listing the available ones, no stack", () => {
@@ -37,6 +60,77 @@ describe("kafka-delta command line", () => {
     const verbose = cli(["run", "--environment", "UAT", "--topic", "orders", "--verbose"], { KAFKA_DELTA_STREAM_ONBADRECORD: "ignore" })
     assert.strictEqual(verbose.status, 2)
     assert.isAbove(verbose.stderr.trim().split("\n").length, 1)
+  })
+
+  it("unknown keys in an environment file exit 2 naming the nearest valid key", () => {
+    const cases: ReadonlyArray<readonly [(file: Record<string, any>) => void, string]> = [
+      [(f) => (f["stream"]["maxBatchRecord"] = 10), "stream.maxBatchRecord: unknown key; did you mean stream.maxBatchRecords?"],
+      [(f) => (f["stream"]["onBadRecords"] = "skip"), "stream.onBadRecords: unknown key; did you mean stream.onBadRecord?"],
+      [(f) => (f["kafka"]["bootstrapServer"] = "h:9092"), "kafka.bootstrapServer: unknown key; did you mean kafka.bootstrapServers?"],
+      [(f) => (f["delta"]["partitionby"] = ["day"]), "delta.partitionby: unknown key; did you mean delta.partitionBy?"]
+    ]
+    for (const [edit, message] of cases) assertConfigStop(runCli(environmentsWith(edit)), [message])
+  })
+
+  it("startingOffsets of another topic, or malformed as JSON in its variable, exit 2 saying which", () => {
+    const other = environmentsWith((f) => (f["stream"]["startingOffsets"] = { payments: { "0": 5 } }))
+    assertConfigStop(runCli(other), ["stream.startingOffsets", `names topic "payments"`, `this job reads "orders"`])
+    // the retry override on a file without a retry section is not reported as missing retry keys
+    const malformed = runCli(environmentsWith(() => {}), { KAFKA_DELTA_STREAM_STARTINGOFFSETS: `{"orders": {"0": 5}`, KAFKA_DELTA_STREAM_RETRY_MAXATTEMPTS: "2" })
+    assertConfigStop(malformed, ["KAFKA_DELTA_STREAM_STARTINGOFFSETS is not valid JSON", "position"])
+    expect(malformed.stderr).not.toContain("missing key")
+  })
+
+  it("a warehouse or checkpoints URL exits 2 naming the key and the supported form, and writes nothing", () => {
+    const dir = environmentsWith((f) => {
+      f["delta"]["warehouse"] = "s3://lake/wh"
+      f["checkpoints"] = "gs://bucket/checkpoints"
+    })
+    const result = cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", dir], {})
+    assertConfigStop(result, ["delta.warehouse: Expected a local directory path", `"s3://lake/wh"`, "checkpoints: Expected a local directory path", "not supported"])
+    assert.isFalse(Fs.existsSync(NodePath.join(root, "s3:")))
+    assert.isFalse(Fs.existsSync(NodePath.join(root, "gs:")))
+  })
+
+  it("a checkpoint path that is a file exits 2 saying checkpoints must be directories, not just ENOTDIR", () => {
+    const output = tempDir()
+    Fs.mkdirSync(NodePath.join(output, "checkpoints"))
+    Fs.writeFileSync(NodePath.join(output, "checkpoints/Demo_orders"), "")
+    const result = cli(["demo", "--output", output, "--records", "100"])
+    assertConfigStop(result, [
+      `${NodePath.join(output, "checkpoints/Demo_orders")} is a file, but checkpoints must be directories`,
+      "move the file away or set checkpoints to another path"
+    ])
+  })
+
+  it("a table directory without write permission exits 2 naming the directory and the user", () => {
+    const output = tempDir()
+    Fs.chmodSync(output, 0o777)
+    Fs.mkdirSync(NodePath.join(output, "lakehouse"), { mode: 0o555 })
+    Fs.chmodSync(NodePath.join(output, "lakehouse"), 0o555)
+    // root may write anywhere: the run goes as an unprivileged user then, so the permission is really missing
+    const asRoot = process.getuid?.() === 0
+    const result = spawnSync(process.execPath, [bin, "demo", "--output", output, "--records", "100"], {
+      cwd: root,
+      env: { PATH: process.env["PATH"] ?? "", HOME: Os.tmpdir() },
+      encoding: "utf8",
+      timeout: 120_000,
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {})
+    })
+    assert.strictEqual(result.status, 2, result.stderr)
+    const line = result.stderr.trim().split("\n").at(-1) ?? ""
+    expect(line).toContain("permission denied (EACCES)")
+    expect(line).toContain(`make ${NodePath.join(output, "lakehouse")} writable by user`)
+    expect(line).toContain("or set delta.warehouse to a directory that is")
+  })
+
+  it("EPERM and EROFS on a table or checkpoint path name the path and the key to change (unit)", () => {
+    const eperm = describeStorageFailure({ _tag: "DeltaStorageError", path: "/wh/t/part-0.parquet", reason: "EPERM EPERM: operation not permitted, open '/wh/t/part-0.parquet'" })
+    expect(eperm).toContain("cannot write the table at /wh/t/part-0.parquet: permission denied (EPERM)")
+    expect(eperm).toContain("or set delta.warehouse to a directory that is")
+    const erofs = describeStorageFailure({ _tag: "CheckpointIoError", path: "/ro/cp", reason: "EROFS: EROFS: read-only file system, mkdir '/ro/cp/offsets'" })
+    expect(erofs).toContain("read-only (EROFS); set checkpoints to a directory on a writable disk")
+    assert.isUndefined(describeStorageFailure({ _tag: "DeltaStorageError", path: "/wh", reason: "EIO: i/o error" }))
   })
 
   it("a missing secret exits 2 naming the variable to set", () => {
@@ -94,7 +188,7 @@ describe("kafka-delta command line", () => {
     expect(second.stderr).toContain("drained: 0 commits, 0 records")
   })
 
-  it("SIGTERM stops a continuous run with exit 0 and the checkpoint lock released", async () => {
+  it("SIGTERM stops a continuous run with exit 0, the summary line and the checkpoint lock released", async () => {
     const output = tempDir()
     const child = spawn(process.execPath, [bin, "demo", "--output", output, "--records", "2000", "--trigger", "continuous"], { cwd: root })
     let stderr = ""
@@ -106,6 +200,7 @@ describe("kafka-delta command line", () => {
     child.kill("SIGTERM")
     const status = await new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     assert.strictEqual(status, 0, stderr)
+    expect(stderr).toMatch(/stopped: \d+ commits, \d+ records, [\d.]+ MB in [\d.]+ s/)
     assert.isFalse(Fs.existsSync(NodePath.join(output, "checkpoints/Demo_orders/lock")))
   })
 

@@ -108,9 +108,70 @@ describe("environment files", () => {
 
   it.effect("Spark-style per-partition starting offsets are accepted", () =>
     Effect.gen(function*() {
-      const dir = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, startingOffsets: { "uat.orders": { "0": 42, "1": -2 } } } })
+      const dir = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, startingOffsets: { "uat.Orders.V1": { "0": 42, "1": -2 } } } })
       const job = yield* load(dir)
-      assert.deepStrictEqual(job.stream.startingOffsets, { "uat.orders": { "0": 42, "1": -2 } })
+      assert.deepStrictEqual(job.stream.startingOffsets, { "uat.Orders.V1": { "0": 42, "1": -2 } })
+      const byJobTopic = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, startingOffsets: { "Orders.V1": { "0": 7 } } } })
+      assert.deepStrictEqual((yield* load(byJobTopic)).stream.startingOffsets, { "Orders.V1": { "0": 7 } })
+    }))
+
+  it.effect("per-partition starting offsets of another topic stop, naming both topics", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, startingOffsets: { "uat.payments": { "0": 42 } } } })
+      const error = yield* Effect.flip(load(dir))
+      assert.strictEqual(error._tag, "ConfigFileError")
+      expect(error.message).toContain("stream.startingOffsets")
+      expect(error.message).toContain(`"uat.payments"`)
+      expect(error.message).toContain(`"uat.Orders.V1"`)
+    }))
+
+  it.effect("unknown keys are refused, naming the nearest valid key", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", {
+        ...validFile,
+        kafka: { ...validFile.kafka, bootstrapServer: "x:9092" },
+        delta: { ...validFile.delta, partitionby: ["day"] },
+        stream: { ...validFile.stream, maxBatchRecord: 10, onBadRecords: "skip" },
+        wholly_unrelated: 1
+      })
+      const error = yield* Effect.flip(load(dir))
+      expect(error.message).toContain("kafka.bootstrapServer: unknown key; did you mean kafka.bootstrapServers?")
+      expect(error.message).toContain("delta.partitionby: unknown key; did you mean delta.partitionBy?")
+      expect(error.message).toContain("stream.maxBatchRecord: unknown key; did you mean stream.maxBatchRecords?")
+      expect(error.message).toContain("stream.onBadRecords: unknown key; did you mean stream.onBadRecord?")
+      expect(error.message).toContain("wholly_unrelated: unknown key; the keys allowed here are environment, kafka,")
+      const retry = yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, retry: { maxAttempt: 3 } } })
+      expect((yield* Effect.flip(load(retry))).message).toContain("did you mean stream.retry.maxAttempts?")
+    }))
+
+  it.effect("a warehouse or checkpoints location with a URL scheme is refused, naming the key", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", { ...validFile, delta: { ...validFile.delta, warehouse: "s3://lake/wh" }, checkpoints: "abfss://c@acct.dfs.core.windows.net/cp" })
+      const error = yield* Effect.flip(load(dir))
+      expect(error.message).toContain("delta.warehouse: Expected a local directory path")
+      expect(error.message).toContain(`"s3://lake/wh"`)
+      expect(error.message).toContain("checkpoints: Expected a local directory path")
+      assert.strictEqual((yield* load(dir, "uat", { KAFKA_DELTA_DELTA_WAREHOUSE: "/data/wh", KAFKA_DELTA_CHECKPOINTS: "cp" })).table.location, "/data/wh/tc_uc_uat/kafka_raw/orders_v1")
+    }))
+
+  it.effect("an override of one retry key takes the defaults for the others", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      const job = yield* load(dir, "uat", { KAFKA_DELTA_STREAM_RETRY_MAXATTEMPTS: "2" })
+      assert.strictEqual(job.stream.retry.maxAttempts, 2)
+      assert.strictEqual(Duration.toMillis(job.stream.retry.initialDelay), 200)
+      assert.strictEqual(Duration.toMillis(job.stream.retry.maxDelay), 30_000)
+    }))
+
+  it.effect("malformed JSON in an override says so and where, naming the variable", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      const error = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_STREAM_STARTINGOFFSETS: `{"uat.Orders.V1": {"0": 5,}}` }))
+      expect(error.message).toContain("stream.startingOffsets: KAFKA_DELTA_STREAM_STARTINGOFFSETS is not valid JSON")
+      expect(error.message).toMatch(/position \d+/)
+      expect(error.message).not.toContain(`"earliest" | "latest"`)
+      const good = yield* load(dir, "uat", { KAFKA_DELTA_STREAM_STARTINGOFFSETS: `{"uat.Orders.V1": {"0": 5}}` })
+      assert.deepStrictEqual(good.stream.startingOffsets, { "uat.Orders.V1": { "0": 5 } })
     }))
 
   it.effect("a SASL protocol without a mechanism, and a directory provider without a directory, are errors", () =>

@@ -3,7 +3,7 @@
  * (no external services): Confluent paths and error codes, auth, 5xx and retry, timeouts, TLS with a CA file.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Duration, Effect, Exit, Layer, Logger, Redacted } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as HttpRegistry from "../../layers/schema-registry/http.ts"
@@ -14,6 +14,9 @@ import { type FakeRegistry, startFakeRegistry } from "./support/fake-registry.ts
 import { testJob } from "./support/job.ts"
 import { makeTestTls, type TestTls } from "./support/tls.ts"
 import { closedPort } from "../support/closed-port.ts"
+import { testJob as pipelineJob, World } from "../support/memory-pipeline.ts"
+import { avroCodec } from "../../src/pipeline/avro-codec.ts"
+import { runStream } from "../../src/pipeline/stream.ts"
 
 const password = "s3cr3t-Pa55word-never-printed"
 let plain: FakeRegistry
@@ -230,5 +233,68 @@ describe("HTTP SchemaRegistry (unit, fake registry on a local server)", () => {
       messages.push(auth.message, String(auth), JSON.stringify(auth))
       assert.strictEqual(messages.length, 11)
       for (const message of messages) assert.notInclude(message, password)
+    }))
+
+  it.live("a 40403 is asked again a few times before the id counts as unknown (a lagging follower)", () =>
+    withRegistry({ url: plain.url, notFoundRetry: { times: 3, initialDelay: "5 millis" } }, (registry) =>
+      Effect.gen(function*() {
+        plain.notFoundNext = 2
+        const before = plain.requests.length
+        assert.strictEqual((yield* registry.getById(1)).id, 1)
+        assert.strictEqual(plain.requests.length - before, 3)
+        const after = plain.requests.length
+        const missing = yield* Effect.flip(registry.getById(999))
+        assert.strictEqual(missing._tag, "SchemaNotFoundError")
+        assert.strictEqual(plain.requests.length - after, 4)
+      })))
+
+  it.live("the default 40403 retry gets through two misses", () =>
+    withRegistry({ url: plain.url }, (registry) =>
+      Effect.gen(function*() {
+        plain.notFoundNext = 2
+        assert.strictEqual((yield* registry.getById(1)).id, 1)
+        assert.strictEqual(plain.notFoundNext, 0)
+      })))
+})
+
+describe("registry failures in a run (HTTP registry, in-memory Kafka and Delta)", () => {
+  /** Runs a 3-partition job against the registry at `url`; the failure and the warnings logged. */
+  const runAgainst = (url: string, maxAttempts: number) =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(30)
+      const job = pipelineJob({ retry: { initialDelay: Duration.millis(5), maxDelay: Duration.millis(10), maxAttempts } })
+      const warnings: Array<string> = []
+      const capture = Logger.make((options) => {
+        if (options.logLevel === "Warn") warnings.push(String(options.message))
+      })
+      const error = yield* Effect.flip(
+        runStream({ codec: avroCodec }).pipe(
+          Effect.provide(HttpRegistry.layer({ url })),
+          Effect.provide(world.layers(job)),
+          Effect.provide(Logger.layer([capture]))
+        )
+      )
+      return { error, warnings }
+    })
+
+  it.live("an unreachable registry is tried maxAttempts times in all, with one warning per retry", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(closedPort)
+      const { error, warnings } = yield* runAgainst(`http://127.0.0.1:${port}`, 4)
+      assert.strictEqual(error._tag, "RegistryUnavailableError")
+      assert.strictEqual(warnings.length, 3, warnings.join("\n"))
+    }))
+
+  it.live("a registry answering 5xx gets exactly maxAttempts requests for the id", () =>
+    Effect.gen(function*() {
+      plain.failNext = 1_000
+      const before = plain.requests.length
+      const { error, warnings } = yield* runAgainst(plain.url, 4).pipe(Effect.ensuring(Effect.sync(() => {
+        plain.failNext = 0
+      })))
+      assert.strictEqual(error._tag, "RegistryUnavailableError")
+      assert.strictEqual(plain.requests.length - before, 4)
+      assert.strictEqual(warnings.length, 3, warnings.join("\n"))
     }))
 })

@@ -11,6 +11,8 @@ export interface FakeRegistry {
   readonly url: string
   /** Answer the next `n` requests with HTTP 500. */
   failNext: number
+  /** Answer the next `n` lookups of a schema by id with 40403 (a follower that has not seen it yet). */
+  notFoundNext: number
   /** Delay every answer by this many milliseconds. */
   delayMillis: number
   /** Headers of every request, in order. */
@@ -47,6 +49,10 @@ export const startFakeRegistry = async (options: FakeRegistryOptions = {}): Prom
     }
     let match = /^\/schemas\/ids\/(\d+)$/.exec(path)
     if (request.method === "GET" && match !== null) {
+      if (fake.notFoundNext > 0) {
+        fake.notFoundNext--
+        return json(response, 404, { error_code: 40403, message: "Schema not found" })
+      }
       const schema = schemas.get(Number(match[1]))
       return schema === undefined
         ? json(response, 404, { error_code: 40403, message: "Schema not found" })
@@ -99,6 +105,7 @@ export const startFakeRegistry = async (options: FakeRegistryOptions = {}): Prom
   const fake: FakeRegistry = {
     url: `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}${prefix}`,
     failNext: 0,
+    notFoundNext: 0,
     delayMillis: 0,
     requests: [],
     close: () =>
