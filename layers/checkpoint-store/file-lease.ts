@@ -92,22 +92,24 @@ const createLock = (lock: string, text: string): boolean => {
 }
 
 /**
- * Removes the stale lock whose text was judged, and only it: between that read and now another process may have
+ * Removes the stale lock whose text was judged, and only it (true if it did): between that read and now another process may have
  * taken the stale lock over and put its own, live one there. So the lock is renamed to a unique name (atomic:
  * of two takers only one moves it), and if what moved is not the judged text it is linked back. If yet another
  * lock appeared meanwhile, the link back fails; the holder we displaced then finds at its next renewal that its
  * token is gone and stops, so there is still one writer.
  */
-const removeStale = (lock: string, staleText: string): void => {
+const removeStale = (lock: string, staleText: string): boolean => {
   const aside = NodePath.join(NodePath.dirname(lock), `.lock.${randomUUID()}.stale`)
   try {
     Fs.renameSync(lock, aside)
   } catch (error) {
-    if (codeOf(error) === "ENOENT") return
+    if (codeOf(error) === "ENOENT") return false
     throw error
   }
+  let removed = true
   try {
     if (Fs.readFileSync(aside, "utf8") !== staleText) {
+      removed = false
       try {
         Fs.linkSync(aside, lock)
       } catch (error) {
@@ -118,13 +120,14 @@ const removeStale = (lock: string, staleText: string): void => {
     Fs.rmSync(aside, { force: true })
   }
   syncDirectory(NodePath.dirname(lock))
+  return removed
 }
 
 type Attempt =
   | { readonly _tag: "Created" }
   | { readonly _tag: "Held"; readonly holder: string }
   | { readonly _tag: "Removed"; readonly reason: string }
-  | { readonly _tag: "Gone" }
+  | { readonly _tag: "Gone" } // the lock changed under us: look again
 
 /** Holds the lease of the checkpoint in `location` for the scope: takes it (over a stale one), renews it, releases it. */
 export const holdLease = (
@@ -153,8 +156,7 @@ export const holdLease = (
             const holder = holderOf(found.text, found.mtimeMs + leaseMs)
             const verdict = judge(holder, { now, pid: process.pid, host, isAlive, holdsHere: (t) => heldHere.has(t) })
             if (!verdict.stale) return { _tag: "Held", holder: describeHolder(holder, now) }
-            removeStale(lock, found.text)
-            return { _tag: "Removed", reason: verdict.reason }
+            return removeStale(lock, found.text) ? { _tag: "Removed", reason: verdict.reason } : { _tag: "Gone" }
           })
           switch (outcome._tag) {
             case "Created":

@@ -152,7 +152,7 @@ describe("file CheckpointStore", () => {
       reader.stdout.on("data", (chunk) => (out += String(chunk)))
       const exited = new Promise((resolve) => reader.on("exit", resolve))
       const store = CheckpointStoreFile.make(dir)
-      for (let round = 0; round < 300; round++) yield* Effect.scoped(store.acquire)
+      for (let round = 0; round < 200; round++) yield* Effect.scoped(store.acquire)
       yield* Effect.promise(() => Fs.writeFile(NodePath.join(dir, "stop"), ""))
       yield* Effect.promise(() => exited)
       const { seen, partial } = JSON.parse(out) as { seen: number; partial: Array<string> }
@@ -187,5 +187,46 @@ describe("file CheckpointStore", () => {
       assert.strictEqual((yield* readLock(dir)).token, "usurper")
       const files = yield* Effect.promise(() => Fs.readdir(NodePath.join(dir, "offsets")))
       assert.deepStrictEqual(files, ["0"])
+    }))
+
+  it.live("processes racing to take over one stale lock: exactly one wins", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* writeLock(dir, { pid: 4242, host: "other-host", expiresAt: Date.now() - 1 })
+      const go = NodePath.join(dir, "go")
+      // each contender starts, says it is ready, waits for `go` without yielding, then races for the lock
+      const contender = `
+        import * as Fs from "node:fs"
+        import { Effect } from "effect"
+        import * as Store from ${JSON.stringify(NodePath.join(import.meta.dirname, "../../layers/checkpoint-store/filesystem.ts"))}
+        await new Promise((resolve) => process.stdout.write("ready\\n", resolve))
+        while (!Fs.existsSync(${JSON.stringify(go)})) {}
+        const outcome = await Effect.runPromise(Effect.scoped(
+          Store.make(${JSON.stringify(dir)}).acquire.pipe(Effect.andThen(Effect.sleep("1500 millis")), Effect.as("won"), Effect.catchTag("StreamAlreadyRunningError", () => Effect.succeed("refused")))
+        ))
+        process.stdout.write("\\n" + outcome)
+      `
+      const outcomes = yield* Effect.promise(async () => {
+        const children = Array.from({ length: 4 }, () => {
+          const child = spawn(process.execPath, ["--input-type=module", "-e", contender], { cwd: NodePath.join(import.meta.dirname, "../..") })
+          let out = ""
+          let err = ""
+          child.stderr.on("data", (chunk) => (err += String(chunk)))
+          const done = new Promise<string>((resolve) => child.on("exit", () => resolve(out.trim().split("\n").at(-1) ?? `failed: ${err}`)))
+          // a contender that fails before it is ready must not hang the test
+          const ready = new Promise<void>((resolve) => {
+            child.stdout.on("data", (chunk) => {
+              out += String(chunk)
+              if (out.includes("ready")) resolve()
+            })
+            void done.then(() => resolve())
+          })
+          return { ready, done }
+        })
+        await Promise.all(children.map((c) => c.ready))
+        Fs.writeFile(go, "")
+        return Promise.all(children.map((c) => c.done))
+      })
+      assert.deepStrictEqual([...outcomes].sort(), ["refused", "refused", "refused", "won"])
     }))
 })
