@@ -188,12 +188,11 @@ export const holdLease = (
         })
     )
 
-    const renew = Effect.gen(function*() {
-      if (state.lost !== undefined) return yield* state.lost
+    const renewOnce = (missing: "look again" | "lost") => Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const lost = yield* io(lock, (): string | undefined => {
+      return yield* io(lock, (): string | undefined => {
         const found = readLock(lock)
-        if (found === undefined) return "the lock file is gone"
+        if (found === undefined) return missing === "lost" ? "the lock file is gone" : missing
         const holder = holderOf(found.text, 0)
         if (holder.token !== token) return `it is now held by ${describeHolder(holder, now)}`
         const next: Lease = { ...state.lease, renewedAt: now, expiresAt: now + leaseMs }
@@ -205,6 +204,12 @@ export const holdLease = (
         state.lease = next
         return undefined
       })
+    })
+    const renew = Effect.gen(function*() {
+      if (state.lost !== undefined) return yield* state.lost
+      let lost = yield* renewOnce("look again")
+      // a taker that moved our lock aside by mistake (removeStale) puts it back within microseconds
+      if (lost === "look again") lost = yield* Effect.andThen(Effect.sleep(Duration.millis(50)), renewOnce("lost"))
       if (lost !== undefined) {
         heldHere.delete(token)
         state.lost = new CheckpointLeaseLostError({ checkpoint: location, reason: lost })

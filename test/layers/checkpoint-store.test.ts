@@ -189,6 +189,22 @@ describe("file CheckpointStore", () => {
       assert.deepStrictEqual(files, ["0"])
     }))
 
+  it.effect("a lock file removed under its holder is a lost lease, once a second look finds it still gone", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const store = CheckpointStoreFile.make(dir, { renewInterval: "1 second", leaseDuration: "3 seconds" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* store.acquire
+        yield* Effect.promise(() => Fs.rm(NodePath.join(dir, "lock")))
+        yield* TestClock.adjust("1 second")
+        yield* store.plan(plan(0))
+        yield* TestClock.adjust("100 millis")
+        const error = yield* Effect.flip(store.plan(plan(1)))
+        assert.strictEqual(error._tag, "CheckpointLeaseLostError")
+        expect(error.message).toContain("the lock file is gone")
+      }))
+    }))
+
   it.live("processes racing to take over one stale lock: exactly one wins", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
