@@ -4,7 +4,13 @@
  * `kafka-delta/layers/...`, the in-memory ones in `kafka-delta/testing` — and runs `runStream` wherever it likes:
  * as its main program, in a fiber, or inside `Layer.launch`.
  */
-export { CheckpointStore, CheckpointCorruptError, CheckpointIoError, StreamAlreadyRunningError } from "./services/CheckpointStore.ts"
+export {
+  CheckpointCorruptError,
+  CheckpointIoError,
+  CheckpointLeaseLostError,
+  CheckpointStore,
+  StreamAlreadyRunningError
+} from "./services/CheckpointStore.ts"
 export type { BatchCommit, BatchPlan, CheckpointState, PartitionRange } from "./services/CheckpointStore.ts"
 export { Config, ConfigFileError, UnknownEnvironmentError } from "./services/Config.ts"
 export type { JobConfig, RetryOptions, StreamOptions, Trigger } from "./services/Config.ts"

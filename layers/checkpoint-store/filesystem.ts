@@ -1,22 +1,22 @@
 /**
  * The live CheckpointStore: one directory per job, laid out like Spark's checkpoint directory
- * (`offsets/<batchId>`, `commits/<batchId>`, plus a `lock` file while a process runs the stream).
+ * (`offsets/<batchId>`, `commits/<batchId>`, plus a `lock` file holding the lease of the process that runs the
+ * stream, see file-lease.ts).
  * Every file is written atomically (temp file, fsync, rename, fsync of the directory), so after any crash each
  * file is either absent or complete; a file that is nevertheless unreadable is a typed error naming it.
  */
 import { Effect, Layer, Option, Result } from "effect"
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { syncDirectory, writeFlushedTemp } from "../local-files.ts"
+import { holdLease, type LeaseHandle, type LeaseOptions } from "./file-lease.ts"
 import { batchIdOfFileName, decodeCommit, decodePlan, encodeCommit, encodePlan } from "../../src/checkpoint/files.ts"
 import { Config } from "../../src/services/Config.ts"
 import {
   CheckpointCorruptError,
   CheckpointIoError,
-  CheckpointStore,
-  StreamAlreadyRunningError
+  CheckpointStore
 } from "../../src/services/CheckpointStore.ts"
 
 /** How many plan and commit files to keep; older ones are deleted after each commit. */
@@ -70,52 +70,11 @@ const readLatest = <A>(
     return Option.some(decoded.success)
   })
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+/** The lock's lease durations (see LeaseOptions for the defaults). */
+export type Options = LeaseOptions
 
-const acquireLock = (location: string) =>
-  Effect.gen(function*() {
-    const lock = NodePath.join(location, "lock")
-    const owner = JSON.stringify({ pid: process.pid, host: Os.hostname(), since: new Date().toISOString() })
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const created = yield* io(lock, async () => {
-        try {
-          await Fs.writeFile(lock, owner, { flag: "wx" })
-          return true
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
-          throw error
-        }
-      })
-      if (created) return lock
-      const text = yield* io(lock, () => Fs.readFile(lock, "utf8").catch(() => ""))
-      let holder: { pid?: number; host?: string } = {}
-      try {
-        holder = JSON.parse(text) as typeof holder
-      } catch {
-        // an unreadable lock was left by a crash while it was being written: treat as stale
-      }
-      const sameHost = holder.host === undefined || holder.host === Os.hostname()
-      if (sameHost && (holder.pid === undefined || !isAlive(holder.pid))) {
-        yield* io(lock, () => Fs.rm(lock, { force: true }))
-        continue
-      }
-      return yield* new StreamAlreadyRunningError({
-        checkpoint: location,
-        holder: `process ${holder.pid ?? "?"} on ${holder.host ?? "?"}`
-      })
-    }
-    return yield* new CheckpointIoError({ path: lock, reason: "could not take the lock after removing a stale one" })
-  })
-
-/** A CheckpointStore in `location`. */
-export const make = (location: string): CheckpointStore["Service"] => {
+/** A CheckpointStore in `location`; `options` tune the lock's lease. */
+export const make = (location: string, options: Options = {}): CheckpointStore["Service"] => {
   const offsets = NodePath.join(location, "offsets")
   const commits = NodePath.join(location, "commits")
   // synchronous, like writeAtomically: two quick calls instead of two waits for the main thread
@@ -144,21 +103,32 @@ export const make = (location: string): CheckpointStore["Service"] => {
       },
       catch: (error) => new CheckpointIoError({ path: directory, reason: reasonOf(error) })
     })
+  // the lease of the current acquire, if any: every read and write first checks that it is still ours, so a
+  // process that lost the lock stops before it writes beside the new holder
+  let held: LeaseHandle | undefined
+  const checkLease = Effect.suspend(() => held?.check ?? Effect.void)
   return CheckpointStore.of({
     location,
-    acquire: Effect.acquireRelease(
-      Effect.andThen(ensureDirectories, acquireLock(location)),
-      (lock) => Effect.promise(() => Fs.rm(lock, { force: true }))
-    ).pipe(Effect.asVoid),
+    acquire: Effect.gen(function*() {
+      yield* ensureDirectories
+      const handle = yield* holdLease(location, options)
+      held = handle
+      yield* Effect.addFinalizer(() => Effect.sync(() => { if (held === handle) held = undefined }))
+    }),
     read: Effect.gen(function*() {
+      yield* checkLease
       const lastPlan = yield* readLatest(offsets, decodePlan)
       const lastCommit = yield* readLatest(commits, decodeCommit)
       return { lastPlan, lastCommit }
     }),
     plan: (plan) =>
-      Effect.andThen(ensureDirectories, writeAtomically(NodePath.join(offsets, String(plan.batchId)), encodePlan(plan))),
+      checkLease.pipe(
+        Effect.andThen(ensureDirectories),
+        Effect.andThen(writeAtomically(NodePath.join(offsets, String(plan.batchId)), encodePlan(plan)))
+      ),
     commit: (commit) =>
       Effect.gen(function*() {
+        yield* checkLease
         yield* ensureDirectories
         yield* writeAtomically(NodePath.join(commits, String(commit.batchId)), encodeCommit(commit))
         const keepFrom = commit.batchId - retainedBatches + 1
@@ -170,8 +140,9 @@ export const make = (location: string): CheckpointStore["Service"] => {
   })
 }
 
-/** The CheckpointStore layer for a directory. */
-export const layer = (location: string): Layer.Layer<CheckpointStore> => Layer.succeed(CheckpointStore, make(location))
+/** The CheckpointStore layer for a directory; `options` tune the lock's lease. */
+export const layer = (location: string, options: Options = {}): Layer.Layer<CheckpointStore> =>
+  Layer.succeed(CheckpointStore, make(location, options))
 
 /** The CheckpointStore layer at the job's `checkpointLocation`. */
 export const layerConfig: Layer.Layer<CheckpointStore, never, Config> = Layer.effect(

@@ -66,14 +66,30 @@ export class StreamAlreadyRunningError extends Schema.TaggedError<StreamAlreadyR
   }
 }
 
+/**
+ * This process no longer holds the checkpoint's lock (another process took it over, e.g. after this one stalled
+ * past its lease). Fatal: the stream stops rather than write beside the new holder.
+ */
+export class CheckpointLeaseLostError extends Schema.TaggedError<CheckpointLeaseLostError>()("CheckpointLeaseLostError", {
+  checkpoint: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `lost the lock of checkpoint ${this.checkpoint}: ${this.reason}; stopped so that only one process writes this stream`
+  }
+}
+
 /** Errors of the checkpoint store. */
-export type CheckpointError = CheckpointCorruptError | CheckpointIoError
+export type CheckpointError = CheckpointCorruptError | CheckpointIoError | CheckpointLeaseLostError
 
 /** Stores one stream's progress. */
 export class CheckpointStore extends Context.Service<CheckpointStore, {
   /** Where the checkpoint lives (a path, or a name for in-memory stores); used in messages. */
   readonly location: string
-  /** Takes exclusive ownership of the checkpoint for the lifetime of the scope. */
+  /**
+   * Takes exclusive ownership of the checkpoint for the lifetime of the scope. If ownership is lost meanwhile
+   * (a store with a lease), `read`, `plan` and `commit` fail with CheckpointLeaseLostError.
+   */
   readonly acquire: Effect.Effect<void, StreamAlreadyRunningError | CheckpointError, import("effect").Scope.Scope>
   /** The latest plan and commit mark. */
   readonly read: Effect.Effect<CheckpointState, CheckpointError>
