@@ -20,6 +20,7 @@ describe("the npm package", () => {
     expect(files).toContain("examples/embed.ts")
     expect(files).toContain("dist/src/index.d.ts")
     expect(files).toContain("dist/layers/testing.d.ts")
+    expect(files).toContain("dist/src/cli/live.d.ts")
     // the executable runs dist/ when the sources are absent: Node does not strip types under node_modules
     expect(files.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts") && !f.startsWith("examples/"))).toBe(false)
     const app = NodePath.join(dir, "app")
@@ -37,7 +38,7 @@ describe("the npm package", () => {
     })
     assert.strictEqual(npx.status, 0, npx.stderr)
     expect(npx.stdout).toContain("kafka-delta <subcommand>")
-    const imported = spawnSync(process.execPath, ["--input-type=module", "-e", `import * as kd from "kafka-delta"; import * as t from "kafka-delta/testing"; console.log(typeof kd.runStream, typeof t.KafkaMemory.MemoryKafka)`], { cwd: app, encoding: "utf8" })
-    assert.strictEqual(imported.stdout.trim(), "function function", imported.stderr)
+    const imported = spawnSync(process.execPath, ["--input-type=module", "-e", `import * as kd from "kafka-delta"; import * as t from "kafka-delta/testing"; import * as live from "kafka-delta/live"; console.log(typeof kd.runStream, typeof t.KafkaMemory.MemoryKafka, typeof t.produceAvro, typeof live.liveLayers)`], { cwd: app, encoding: "utf8" })
+    assert.strictEqual(imported.stdout.trim(), "function function function function", imported.stderr)
   })
 })
