@@ -24,6 +24,16 @@ describe("the kafka-delta executable", () => {
     assert.include(result.stdout, "kafka-delta <subcommand>")
   })
 
+  it("every README line `npx kafka-delta <command> ...` names a command the executable has", () => {
+    const readme = Fs.readFileSync(NodePath.join(root, "README.md"), "utf8")
+    const commands = new Set([...readme.matchAll(/^npx kafka-delta (\S+)/gm)].map((match) => match[1]!).filter((word) => !word.startsWith("-")))
+    assert.isAtLeast(commands.size, 2)
+    for (const command of commands) {
+      const result = spawnSync(process.execPath, [NodePath.join(root, "bin/kafka-delta.js"), command, "--help"], { cwd: root, encoding: "utf8" })
+      assert.strictEqual(result.status, 0, `${command}: ${result.stderr}`)
+    }
+  })
+
   // the machine's own Node is the old one this guards against; without one there is nothing to run it with
   it.skipIf(oldNodeMajor === undefined || oldNodeMajor >= 22)("an old Node prints the version needed in one line and exits 2", () => {
     const result = spawnSync(oldNode, [NodePath.join(root, manifest.bin?.["kafka-delta"] ?? ""), "run", "--help"], { cwd: root, encoding: "utf8" })
