@@ -8,6 +8,11 @@
 #   bash scripts/services.sh status                           # what runs; exit 1 if anything is down
 #   bash scripts/services.sh env                              # KEY=value lines for clients
 #   bash scripts/services.sh fetch                            # only download jars (no start)
+#   bash scripts/services.sh packages [--dry-run]             # install the Debian packages below if missing
+#
+# `up` and `fetch` first install the Debian packages the services need when their commands are missing
+# (apt-get, as root), so `npm test` on a machine with only Node and npm sets everything up itself. Not root, or
+# SERVICES_INSTALL=0: one line naming the packages and the command to install them, exit 1.
 #
 # Everything lives in .cache/ : downloads in .cache/services/dl, state/logs in .cache/services/run.
 # A fresh Kafka start wipes its data dir (the registry is in-memory, so schema ids and
@@ -17,6 +22,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${SERVICES_CACHE:-$ROOT/.cache/services}"
+# the physical path: pid checks match it in the services' command lines, which a symlinked .cache would hide
+if [[ -d "$CACHE" ]]; then CACHE="$(cd "$CACHE" && pwd -P)"; fi
 DL="$CACHE/dl"
 RUN="$CACHE/run"
 
@@ -104,6 +111,33 @@ stop_pid() { # NAME PIDFILE [force: skip the cmdline check, for a process we jus
 }
 
 java_major() { "$1" -version 2>&1 | awk -F'"' '/version/ {split($2,v,"."); print (v[1]=="1")?v[2]:v[1]; exit}'; }
+
+# ---------------------------------------------------------------- Debian packages
+# command:package for what the services run (java comes with maven on Debian, named here for a machine with mvn
+# from elsewhere); looked up on PATH and the sbin directories, where nginx lives
+SYSTEM_PACKAGES=(nginx:nginx openssl:openssl curl:curl unzip:unzip mvn:maven java:default-jre-headless)
+
+missing_packages() {
+  local entry search="${SERVICES_PACKAGE_PATH:-$PATH:/usr/sbin:/sbin}"
+  for entry in "${SYSTEM_PACKAGES[@]}"; do
+    PATH="$search" command -v "${entry%%:*}" >/dev/null 2>&1 || printf '%s\n' "${entry#*:}"
+  done
+}
+
+# ensure_packages [--dry-run]: installs what is missing (root with apt-get), else names the command in one line
+ensure_packages() {
+  local dry="${1:-}" need
+  mapfile -t need < <(missing_packages)
+  if [[ ${#need[@]} -eq 0 ]]; then [[ -z "$dry" ]] || echo "nothing to install"; return 0; fi
+  local install="apt-get install -y ${need[*]}"
+  if [[ "${SERVICES_INSTALL:-1}" == 0 || $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    die "missing Debian package(s) ${need[*]}: install them with \`sudo apt-get update && sudo $install\` (as root the test set-up does it itself)"
+  fi
+  if [[ -n "$dry" ]]; then echo "would run: apt-get update && $install"; return 0; fi
+  log "installing Debian package(s) ${need[*]} (apt-get)"
+  apt-get update -qq >&2 || die "apt-get update failed; install them with \`$install\`"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2 || die "apt-get could not install ${need[*]}: \`$install\`"
+}
 
 # ---------------------------------------------------------------- downloads
 mvn_pom() { # DIR DEPENDENCIES_XML
@@ -524,6 +558,7 @@ services=("$@"); [[ ${#services[@]} -gt 0 ]] || services=(kafka registry nginx)
 case "$cmd" in
   up)
     t_all="$(now)"
+    ensure_packages
     for s in "${services[@]}"; do
       case $s in kafka) fetch_kafka;; registry) fetch_apicurio;; nginx) ;; *) die "unknown service $s";; esac
     done
@@ -547,6 +582,7 @@ case "$cmd" in
     ;;
   status) status ;;
   env) print_env ;;
-  fetch) fetch_kafka; fetch_apicurio ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+  fetch) ensure_packages; fetch_kafka; fetch_apicurio ;;
+  packages) ensure_packages "${1:-}" ;;
+  *) sed -n '2,20p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac

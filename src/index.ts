@@ -40,6 +40,7 @@ export { decodeEnvironmentFile, EnvironmentFile } from "./config/environment-fil
 export { resolveJob, tableNameOf } from "./config/job.ts"
 export type { JobOptions } from "./config/job.ts"
 
+export { encodeFrame, parseFrame } from "./avro/framing.ts"
 export { avroCodec } from "./pipeline/avro-codec.ts"
 export { BadRecordError, DataLossError } from "./pipeline/errors.ts"
 export { appIdOf } from "./pipeline/positions.ts"

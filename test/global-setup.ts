@@ -1,6 +1,8 @@
 /**
  * Test-run set-up, so that `npm test` works on a fresh machine: the Python readers' venv, and the local Kafka,
- * schema registry and nginx (`scripts/services.sh up`, idempotent: a no-op when CI already started them).
+ * schema registry and nginx (`scripts/services.sh up`, idempotent: a no-op when they already run), which first
+ * installs the Debian packages they need (nginx, openssl, curl, unzip, maven) when run as root, or stops with
+ * the apt-get command to run.
  * The variables `services.sh env` prints are exported to the test workers. A service that cannot start fails
  * the run with its log tail; nothing is skipped. Set KAFKA_DELTA_SERVICES=skip for a unit-only run
  * (`npm run test:unit`), which starts nothing but the venv.

@@ -33,5 +33,14 @@ export const parseFrame = (value: Uint8Array | null): FrameResult => {
   return { _tag: "Frame", schemaId, bodyOffset: HEADER_LENGTH }
 }
 
+/** Frames an Avro body as Confluent producers do: magic byte 0, the schema id as a 4-byte big-endian int, the body. */
+export const encodeFrame = (schemaId: number, body: Uint8Array): Buffer => {
+  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length)
+  out[0] = 0
+  out.writeInt32BE(schemaId, 1)
+  out.set(body, HEADER_LENGTH)
+  return out
+}
+
 /** Whether a framing result is a good frame. */
 export const isFrame = (result: FrameResult): result is Frame => result._tag === "Frame"

@@ -1,6 +1,6 @@
-#!/usr/bin/env node
 /**
- * The `kafka-delta` executable.
+ * The command line's start-up: memory settings, the compile cache, warnings, then `main`. The executable
+ * (`bin/kafka-delta.js`) checks the Node version and loads this module, or its build in dist/.
  */
 import { enableCompileCache } from "node:module"
 import { applyNodeTuning } from "./node-tuning.ts"

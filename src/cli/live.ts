@@ -1,6 +1,8 @@
 /**
- * The live layers of `kafka-delta run`: the environment file, the secret provider it names, kafkajs, the
- * registry over HTTP, Delta tables on the local filesystem, and the checkpoint directory.
+ * The live layers of `kafka-delta run`: the secret provider the job names, kafkajs connected on the job's retry
+ * schedule, the registry over HTTP with its auth and TLS, Delta tables on the local filesystem, and the
+ * checkpoint directory. Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
+ * wiring as the command line: `liveLayers(job)` for a job built in code.
  */
 import { Effect, Layer } from "effect"
 import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
@@ -11,7 +13,7 @@ import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
 import { retryTransient } from "../pipeline/retry.ts"
-import { Config } from "../services/Config.ts"
+import { Config, type JobConfig } from "../services/Config.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
 import { Secrets } from "../services/Secrets.ts"
 
@@ -42,10 +44,9 @@ export const kafkaSourceLayer = Layer.effect(
   })
 )
 
-/** Every service of a run, for the job selected by `options`. */
-export const liveLayers = (options: ConfigFile.EnvironmentFileOptions) => {
-  const config = ConfigFile.layer(options)
-  const withSecrets = Layer.provideMerge(secretsLayer, config)
+/** Every live service of a run of `job` (Config included): what `kafka-delta run` uses. */
+export const liveLayers = (job: JobConfig) => {
+  const withSecrets = Layer.provideMerge(secretsLayer, Layer.succeed(Config, job))
   return Layer.mergeAll(
     kafkaSourceLayer,
     RegistryHttp.layerConfig,
@@ -53,3 +54,7 @@ export const liveLayers = (options: ConfigFile.EnvironmentFileOptions) => {
     deltaSinkLayer
   ).pipe(Layer.provideMerge(withSecrets))
 }
+
+/** Every live service of a run, for the job an environment file selects (the command line's `run`). */
+export const liveLayersFromFile = (options: ConfigFile.EnvironmentFileOptions) =>
+  Layer.unwrap(Effect.map(Config, liveLayers)).pipe(Layer.provide(ConfigFile.layer(options)))

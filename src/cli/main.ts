@@ -12,7 +12,7 @@ import { Config } from "../services/Config.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { liveLayers } from "./live.ts"
+import { liveLayersFromFile } from "./live.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
@@ -75,7 +75,7 @@ const run = Command.make(
   (flags) =>
     runReporting(
       runWithGracePeriod.pipe(
-        Effect.provide(liveLayers({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
+        Effect.provide(liveLayersFromFile({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
       flags.verbose
     )

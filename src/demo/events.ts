@@ -5,6 +5,7 @@
  */
 import avro from "avsc"
 import { twosComplementFromBigInt } from "../avro/decoder.ts"
+import { encodeFrame } from "../avro/framing.ts"
 
 /** The demo event's Avro schema (registered as `<topic>-value`). */
 export const demoEventSchema = {
@@ -61,19 +62,10 @@ export interface DemoEvent {
 
 const encoderType = avro.Type.forSchema(demoEventSchema as unknown as avro.Schema)
 
-/** Frames an Avro body Confluent-style: magic byte 0, schema id as a 4-byte big-endian int. */
-export const frame = (schemaId: number, body: Uint8Array): Buffer => {
-  const out = Buffer.allocUnsafe(5 + body.length)
-  out[0] = 0
-  out.writeInt32BE(schemaId, 1)
-  out.set(body, 5)
-  return out
-}
-
 /** Encodes `event` as a framed Confluent Avro value. */
 export const encodeDemoEvent = (schemaId: number, event: DemoEvent): Buffer => {
   const { amountCents, ...rest } = event
-  return frame(schemaId, encoderType.toBuffer({ ...rest, amount: twosComplementFromBigInt(amountCents) }))
+  return encodeFrame(schemaId, encoderType.toBuffer({ ...rest, amount: twosComplementFromBigInt(amountCents) }))
 }
 
 const cities = ["Berlin", "Zürich", "Łódź", "São Paulo", "Kyoto", "Oslo", "Nairobi", "Montréal"]

@@ -204,12 +204,5 @@ describe("kafka-delta command line", () => {
     assert.isFalse(Fs.existsSync(NodePath.join(output, "checkpoints/Demo_orders/lock")))
   })
 
-  it("the embedding example compiles (tsc covers examples/) and runs", () => {
-    const output = tempDir()
-    const result = spawnSync(process.execPath, [NodePath.join(root, "examples/embed.ts"), output], { encoding: "utf8", timeout: 60_000 })
-    assert.strictEqual(result.status, 0, result.stderr)
-    const summary = JSON.parse(result.stdout) as { records: number; table: string }
-    assert.strictEqual(summary.records, 100)
-    assert.isTrue(Fs.existsSync(NodePath.join(summary.table, "_delta_log", "00000000000000000000.json")))
-  })
+
 })

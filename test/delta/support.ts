@@ -45,10 +45,13 @@ export const readWithDeltaRs = (table: string, appIds: ReadonlyArray<string> = [
 /** A fresh temporary directory. */
 export const tempDir = (prefix = "kafka-delta-test-"): string => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
+/** Where the Spark-written fixture tables (Delta Acceptance Testing, see its README.md) live in the repository. */
+export const fixturesDirectory = path.join(repo, "test/fixtures/dat")
+
 /** The Spark-written fixture table `name` (copied when `copyTo` is given); throws when the fixtures are missing. */
 export const fixture = (name: string, copyTo?: string): string => {
-  const source = path.resolve(repo, "../shared/fixtures/dat/generated", name, "delta")
-  if (!fs.existsSync(source)) throw new Error(`Spark fixture missing: ${source} (expected ../shared/fixtures from the repo)`)
+  const source = path.join(fixturesDirectory, name, "delta")
+  if (!fs.existsSync(source)) throw new Error(`Spark fixture missing: ${source}`)
   if (copyTo === undefined) return source
   fs.cpSync(source, copyTo, { recursive: true })
   return copyTo
