@@ -64,6 +64,10 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
     if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    // A partition the table has no txn for gets one at its position even if it did not move: a position resolved
+    // from startingOffsets ("latest") is then the table's, and a restart does not resolve it again past records
+    // that arrived in between.
+    const recorded = batch.partitions.filter((p) => p.until > p.from || !committed.table.has(p.partition))
     yield* checkpoint.plan({
       batchId: batch.batchId,
       topic: job.kafkaTopic,
@@ -116,7 +120,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
         schema: batch.schema,
         data: batch.segments,
         partitionBy: job.partitionBy,
-        txns: moved.map((p) => ({
+        txns: recorded.map((p) => ({
           appId: appIdOf(job.streamId, p.partition),
           version: p.until,
           expected: committed.table.get(p.partition)
@@ -124,7 +128,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
       })
     ).pipe(Effect.uninterruptible)
-    for (const p of moved) committed.table.set(p.partition, p.until)
+    for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     return { commit, deadLetterRows } satisfies BatchOutcome
   })

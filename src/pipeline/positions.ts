@@ -42,6 +42,8 @@ export interface StartPlan {
   /** Where each position came from, for the start line. */
   readonly origins: ReadonlyMap<number, "table" | "startingOffsets">
   readonly lost: ReadonlyArray<LostRange>
+  /** Positions resolved from startingOffsets (those given as `resolved` included), to hand to the next plan. */
+  readonly resolved: ReadonlyMap<number, number>
 }
 
 const startingOffsetFor = (
@@ -71,6 +73,11 @@ export const planStart = (input: {
   readonly txnVersions: ReadonlyMap<string, number>
   readonly partitions: ReadonlyArray<PartitionOffsets>
   readonly startingOffsets: StartingOffsets
+  /**
+   * Positions resolved from startingOffsets by an earlier session of the run: "latest" must not move on at a
+   * session retry, or the records that arrived in between are skipped.
+   */
+  readonly resolved?: ReadonlyMap<number, number>
 }): StartPlan => {
   const committed = new Map<number, number>()
   for (const [appId, version] of input.txnVersions) {
@@ -80,11 +87,13 @@ export const planStart = (input: {
   const positions = new Map<number, number>()
   const origins = new Map<number, "table" | "startingOffsets">()
   const lost: Array<LostRange> = []
+  const resolved = new Map(input.resolved)
   const byPartition = new Map(input.partitions.map((range) => [range.partition, range]))
   for (const range of input.partitions) {
     const known = committed.get(range.partition)
     if (known === undefined) {
-      const start = startingOffsetFor(input.startingOffsets, input.topics, range)
+      const start = resolved.get(range.partition) ?? startingOffsetFor(input.startingOffsets, input.topics, range)
+      resolved.set(range.partition, start)
       if (start < range.earliest || start > range.latest) {
         lost.push({
           partition: range.partition,
@@ -121,5 +130,5 @@ export const planStart = (input: {
       lost.push({ partition, expected: known, available: "nothing (partition vanished)", resumeAt: undefined, lostOffsets: 0 })
     }
   }
-  return { positions, committed, origins, lost }
+  return { positions, committed, origins, lost, resolved }
 }

@@ -58,6 +58,7 @@ export interface RunOptions {
 /** What outlives a retried session within one run. */
 interface RunState {
   targets?: Map<number, number>
+  resolved?: ReadonlyMap<number, number>
 }
 
 interface Totals {
@@ -134,8 +135,10 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       topics: [job.kafkaTopic, job.topic],
       txnVersions: tableTxns,
       partitions,
-      startingOffsets: job.stream.startingOffsets
+      startingOffsets: job.stream.startingOffsets,
+      ...(run.resolved === undefined ? {} : { resolved: run.resolved })
     })
+    run.resolved = start.resolved
     for (const lost of start.lost) {
       if (job.stream.failOnDataLoss) {
         return yield* new DataLossError({ topic: job.kafkaTopic, partition: lost.partition, expected: lost.expected, available: lost.available })
@@ -352,7 +355,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       const deadLetterRows: Array<DeadLetterRow> = []
       for (const batch of batches.values()) {
         const sealed = batch.seal()
-        if (sealed.until === sealed.from && sealed.rows === 0) continue
+        // a partition without a txn is committed at its position even if it did not move (see commitBatch)
+        if (sealed.until === sealed.from && sealed.rows === 0 && committed.table.has(batch.partition)) continue
         sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes, highWatermark: sealed.highWatermark })
         segments.push(...sealed.segments)
         deadLetterRows.push(...sealed.deadLetters)

