@@ -15,6 +15,7 @@ import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
 import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
+import { applyBadRecord } from "./bad-records.ts"
 import { buildDeadLetters } from "./dead-letters.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
@@ -186,20 +187,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     }
     const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
 
-    const badRecord = (batch: PartitionBatch, record: RecordsFetched["records"][number], schemaId: number | undefined, reason: string) =>
-      Effect.suspend(() => {
-        switch (job.stream.onBadRecord) {
-          case "fail":
-            return Effect.fail(new BadRecordError({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason }))
-          case "skip":
-            batch.skipped++
-            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "skipped" })
-          case "dead-letter":
-            batch.deadLetters.push({ record, topic: job.kafkaTopic, partition: batch.partition, schemaId, error: reason })
-            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "dead-lettered" })
-        }
-      })
-
     /** Rows decoded into the current batch, all partitions together; reset when the committer seals. */
     let batchRows = 0
 
@@ -271,9 +258,13 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
               else problem = { schemaId: frame.schemaId, reason: failure }
             }
           }
-          // a bad record counts as applied once its policy has run (under "fail" the run stops here)
-          if (problem !== undefined) yield* badRecord(batch, record, problem.schemaId, problem.reason)
-          batch.until = record.offset + 1
+          if (problem === undefined) {
+            batch.until = record.offset + 1
+          } else {
+            const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
+            if (outcome instanceof BadRecordError) return yield* outcome
+            yield* reporter.badRecord(outcome)
+          }
         }
         batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
         batch.highWatermark = event.highWatermark

@@ -1,0 +1,31 @@
+/**
+ * The bad-record policy applied to one record of a partition's batch: `fail` stops the run, `skip` counts the
+ * record, `dead-letter` keeps it for the dead-letter table. Applying it and advancing the partition's `until`
+ * past the record happen in one synchronous step, before anything is reported: a reporter may suspend, and a
+ * seal in that window must see the dead letter together with the offset that covers it (else the dead letter
+ * is dropped, or committed with a txn version at its own offset and written again after a crash).
+ */
+import type { OnBadRecord } from "../config/environment-file.ts"
+import type { KafkaRecord } from "../services/KafkaSource.ts"
+import { BadRecordError } from "./errors.ts"
+import type { PartitionBatch } from "./partition.ts"
+import type { BadRecordEvent } from "./progress.ts"
+
+/** A record that could not become a row, and why. */
+export interface BadRecord {
+  readonly topic: string
+  readonly record: KafkaRecord
+  readonly schemaId: number | undefined
+  readonly reason: string
+}
+
+/** Applies `policy` to `bad` in `batch` and moves `until` past it; returns the event to report, or the error under `fail`. */
+export const applyBadRecord = (policy: OnBadRecord, batch: PartitionBatch, bad: BadRecord): BadRecordEvent | BadRecordError => {
+  const { topic, record, reason } = bad
+  const partition = batch.partition
+  if (policy === "fail") return new BadRecordError({ topic, partition, offset: record.offset, reason })
+  if (policy === "skip") batch.skipped++
+  else batch.deadLetters.push({ record, topic, partition, schemaId: bad.schemaId, error: reason })
+  batch.until = record.offset + 1
+  return { topic, partition, offset: record.offset, reason, action: policy === "skip" ? "skipped" : "dead-lettered" }
+}
