@@ -23,7 +23,7 @@ import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
 import { appIdPrefixOf, partitionOfAppId, planStart } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
-import { retryTransient } from "./retry.ts"
+import { retryPerOutage } from "./retry.ts"
 
 /** How a run ended and what it did. */
 export interface RunSummary {
@@ -109,7 +109,7 @@ export const runStream = (options: RunOptions = {}) =>
     const startedAt = Date.now()
     const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
     const runState: RunState = {}
-    const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals, runState)).pipe(
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState)).pipe(
       Effect.onInterrupt(() => reporter.stopping)
     )
     const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }

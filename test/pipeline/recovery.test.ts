@@ -51,5 +51,41 @@ describe("startingOffsets latest", () => {
     }))
 })
 
+describe("the session's retry budget", () => {
+  /** Fails the source once each time the table reaches one of `commits` commits, or always from `always` on. */
+  const blips = (world: World, commits: Array<number>, always = Number.POSITIVE_INFINITY) =>
+    Effect.suspend(() => {
+      const now = world.delta.tables.get(orders)?.commits.length ?? 0
+      if (now >= always) return Effect.fail(unavailable)
+      if (commits[0] !== undefined && now >= commits[0]) {
+        commits.shift()
+        return Effect.fail(unavailable)
+      }
+      return Effect.void
+    })
+
+  it.live("transient failures spread over a long run do not use up the budget: it starts again after each commit", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(2000)
+      const thresholds = [5, 10, 15]
+      world.beforeEvent = blips(world, thresholds)
+      const summary = yield* world.run(testJob({ maxBatchRecords: 50 })) // maxAttempts 3
+      assert.deepStrictEqual(thresholds, [])
+      assert.strictEqual(summary.stoppedBy, "drained")
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  it.live("maxAttempts failures in a row without a commit still stop the run", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(2000)
+      world.beforeEvent = blips(world, [], 5)
+      const error = yield* Effect.flip(world.run(testJob({ maxBatchRecords: 50 })))
+      assert.strictEqual(error._tag, "KafkaUnavailableError")
+      assert.isBelow(world.offsetsIn(orders).length, 2000)
+    }))
+})
+
 /** Offsets produced after the first 10 of each partition. */
 const newOffsets = (world: World) => world.goodOffsets().filter((o) => Number(o.split(":")[1]) >= 10)
