@@ -6,7 +6,7 @@
  * the txn versions make the redo skip what had already landed.
  */
 import type * as Arrow from "apache-arrow"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
@@ -49,6 +49,8 @@ export interface DeadLetters {
 export interface CommittedPositions {
   readonly table: Map<number, number>
   readonly deadLetterTable: Map<number, number>
+  /** Partitions whose dead-letter version a topic reset left beyond the end: dead letters from here on are new. */
+  readonly deadLetterRewound: Map<number, number>
 }
 
 /** The outcome of committing a batch. */
@@ -75,37 +77,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
       plannedAt: Date.now()
     })
 
-    let deadLetterRows = 0
-    if (batch.deadLetters !== undefined) {
-      const built = batch.deadLetters.build(committed.deadLetterTable)
-      const txns: Array<TxnUpdate> = []
-      for (const p of moved) {
-        const known = committed.deadLetterTable.get(p.partition)
-        if (known === undefined || p.until > known) {
-          txns.push({ appId: appIdOf(job.streamId, p.partition), version: p.until, expected: known })
-        }
-      }
-      if (built !== undefined && txns.length > 0) {
-        yield* retryTransient(
-          `dead-letter commit of batch ${batch.batchId}`,
-          job.stream.retry,
-          sink.append({
-            table: job.deadLetterTable,
-            schema: built.table.schema,
-            data: [built.table],
-            partitionBy: [],
-            txns,
-            operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-          })
-        ).pipe(Effect.uninterruptible)
-        for (const txn of txns) {
-          const partition = moved.find((p) => appIdOf(job.streamId, p.partition) === txn.appId)!.partition
-          committed.deadLetterTable.set(partition, txn.version)
-        }
-        deadLetterRows = built.rows
-      }
-    }
-
+    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed)
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
@@ -131,4 +103,47 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     return { commit, deadLetterRows } satisfies BatchOutcome
+  })
+
+/**
+ * Writes the batch's dead letters not yet in the dead-letter table, with its txn versions; after a topic reset
+ * also writes the versions moved back when the batch has no dead letter, so the next run does not filter new
+ * dead letters by the old topic's offsets. Returns the rows written.
+ */
+const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyArray<SealedPartition>, committed: CommittedPositions) =>
+  Effect.gen(function*() {
+    const sink = yield* DeltaSink
+    const rewound = committed.deadLetterRewound
+    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return 0
+    const since = new Map([...committed.deadLetterTable, ...rewound])
+    const built = batch.deadLetters?.build(since)
+    const txns: Array<{ readonly partition: number; readonly txn: TxnUpdate }> = []
+    for (const p of moved) {
+      const known = committed.deadLetterTable.get(p.partition)
+      const floor = rewound.get(p.partition) ?? known
+      if (floor === undefined || p.until > floor) {
+        txns.push({ partition: p.partition, txn: { appId: appIdOf(job.streamId, p.partition), version: p.until, expected: known } })
+      }
+    }
+    const rewinding = txns.some(({ partition }) => rewound.has(partition))
+    if (txns.length === 0 || (built === undefined && !rewinding)) return 0
+    const schema = built?.table.schema ?? Option.getOrUndefined(yield* sink.schema(job.deadLetterTable))
+    if (schema === undefined) return 0
+    yield* retryTransient(
+      `dead-letter commit of batch ${batch.batchId}`,
+      job.stream.retry,
+      sink.append({
+        table: job.deadLetterTable,
+        schema,
+        data: built === undefined ? [] : [built.table],
+        partitionBy: [],
+        txns: txns.map(({ txn }) => txn),
+        operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
+      })
+    ).pipe(Effect.uninterruptible)
+    for (const { partition, txn } of txns) {
+      committed.deadLetterTable.set(partition, txn.version)
+      rewound.delete(partition)
+    }
+    return built?.rows ?? 0
   })

@@ -118,7 +118,9 @@ export const planStart = (input: {
           ? `no records (log start ${range.earliest})`
           : `offsets ${range.earliest}..${range.latest - 1}`,
         resumeAt: range.earliest,
-        lostOffsets: known < range.earliest ? range.earliest - known : 0
+        // beyond the end: the topic was recreated (or truncated); reading resumes at its log start, so what the
+        // new log no longer holds below that was never read
+        lostOffsets: known < range.earliest ? range.earliest - known : range.earliest
       })
       positions.set(range.partition, range.earliest)
     } else {
@@ -131,4 +133,35 @@ export const planStart = (input: {
     }
   }
   return { positions, committed, origins, lost, resolved }
+}
+
+/** Where the dead-letter table stands per partition. */
+export interface DeadLetterPositions {
+  /** Txn versions in the dead-letter table (the `expected` of its next commit). */
+  readonly table: Map<number, number>
+  /**
+   * Partitions whose version is beyond the end of the partition (the topic was reset): dead letters from this
+   * offset on are new, and the next dead-letter commit moves the version back.
+   */
+  readonly rewound: Map<number, number>
+}
+
+/** The dead-letter table's positions, with those a topic reset left beyond the end moved back to where reading resumes. */
+export const deadLetterPositions = (
+  streamId: string,
+  txnVersions: ReadonlyMap<string, number>,
+  partitions: ReadonlyArray<PartitionOffsets>,
+  positions: ReadonlyMap<number, number>
+): DeadLetterPositions => {
+  const table = new Map<number, number>()
+  const rewound = new Map<number, number>()
+  for (const [appId, version] of txnVersions) {
+    const partition = partitionOfAppId(streamId, appId)
+    if (partition === undefined) continue
+    table.set(partition, version)
+    const range = partitions.find((r) => r.partition === partition)
+    const resumeAt = positions.get(partition)
+    if (range !== undefined && resumeAt !== undefined && version > range.latest) rewound.set(partition, resumeAt)
+  }
+  return { table, rewound }
 }

@@ -21,7 +21,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, partitionOfAppId, planStart } from "./positions.ts"
+import { appIdPrefixOf, deadLetterPositions, planStart } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 
@@ -147,15 +147,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       totals.lostOffsets += lost.lostOffsets
       yield* reporter.dataLoss({ topic: job.kafkaTopic, ...lost })
     }
-    const committed: CommittedPositions = {
-      table: new Map(start.committed),
-      deadLetterTable: new Map(
-        [...deadLetterTxns].flatMap(([appId, version]) => {
-          const partition = partitionOfAppId(job.streamId, appId)
-          return partition === undefined ? [] : [[partition, version] as const]
-        })
-      )
-    }
+    const deadLetters = deadLetterPositions(job.streamId, deadLetterTxns, partitions, start.positions)
+    const committed: CommittedPositions = { table: new Map(start.committed), deadLetterTable: deadLetters.table, deadLetterRewound: deadLetters.rewound }
     const availableNow = job.stream.trigger === "available-now"
     // available-now drains to the offsets seen when the run started, also when a session is retried
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))

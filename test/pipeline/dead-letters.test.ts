@@ -49,3 +49,43 @@ describe("dead letters", () => {
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
     }))
 })
+
+describe("dead letters after a topic reset (failOnDataLoss=false)", () => {
+  const job = testJob({ onBadRecord: "dead-letter", failOnDataLoss: false })
+  /** A first run over 50 records and two bad ones, then the topic recreated with its first 3 offsets gone. */
+  const resetWorld = () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(50)
+      world.produceRaw(0, Buffer.from("not avro"))
+      world.produceRaw(0, Buffer.from("not avro"))
+      world.produce(10)
+      yield* world.run(job)
+      assert.deepStrictEqual(world.offsetsIn(deadLetters), ["0:50", "0:51"])
+      world.recreateTopic()
+      world.produce(10)
+      return world
+    })
+
+  it.live("bad records of the new topic are dead-lettered and the lost offsets are reported", () =>
+    Effect.gen(function*() {
+      const world = yield* resetWorld()
+      world.produceRaw(0, Buffer.from("not avro")) // offset 10
+      world.produce(5)
+      world.kafka.deleteRecords(world.topic, 0, 3)
+      const summary = yield* world.run(job)
+      assert.strictEqual(summary.lostOffsets, 3)
+      assert.strictEqual(summary.deadLettered, 1)
+      assert.deepStrictEqual(sorted(world.offsetsIn(deadLetters)), sorted(["0:50", "0:51", "0:10"]))
+    }))
+
+  it.live("the dead-letter position moves back with the first commit after the reset, also without dead letters", () =>
+    Effect.gen(function*() {
+      const world = yield* resetWorld()
+      yield* world.run(job) // only good records: the dead-letter table gets no row, but its position moves back
+      world.produceRaw(0, Buffer.from("not avro")) // offset 10
+      const summary = yield* world.run(job)
+      assert.strictEqual(summary.deadLettered, 1)
+      assert.deepStrictEqual(sorted(world.offsetsIn(deadLetters)), sorted(["0:50", "0:51", "0:10"]))
+    }))
+})

@@ -91,6 +91,12 @@ export class World {
     }
   }
 
+  /** Deletes and recreates the topic (offsets start again at 0); forgets what was produced. */
+  recreateTopic(): void {
+    this.kafka.recreateTopic(this.topic, this.kafka.partitionCount(this.topic))
+    this.produced.clear()
+  }
+
   /** Produces a raw value to one partition (poison records). */
   produceRaw(partition: number, value: Uint8Array | null): number {
     const offset = this.kafka.produce(this.topic, partition, { value })
