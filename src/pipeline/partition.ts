@@ -31,6 +31,8 @@ export class PartitionBatch {
   skipped = 0
   lostOffsets = 0
   deadLetters: Array<DeadLetterRow> = []
+  /** Bytes the dead letters hold (they count toward `maxBatchBytes`, not toward the rows' bytes). */
+  deadLetterBytes = 0
   /** Available-now: the partition reached the offset it drains to. */
   done = false
 
@@ -48,6 +50,11 @@ export class PartitionBatch {
   /** Approximate bytes decoded in this batch. */
   get bytes(): number {
     return this.segmentBytes + (this.builder?.byteSize ?? 0)
+  }
+
+  /** Bytes held for the batch: rows and dead letters. */
+  get pendingBytes(): number {
+    return this.bytes + this.deadLetterBytes
   }
 
   /** Closes the open builder into a segment. */
@@ -90,6 +97,7 @@ export class PartitionBatch {
     this.segmentRows = 0
     this.segmentBytes = 0
     this.deadLetters = []
+    this.deadLetterBytes = 0
     this.skipped = 0
     this.lostOffsets = 0
     return sealed

@@ -175,7 +175,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const fibers = yield* FiberSet.make<void, SessionFailure>()
     const totalBytes = () => {
       let bytes = 0
-      for (const batch of batches.values()) bytes += batch.bytes
+      for (const batch of batches.values()) bytes += batch.pendingBytes
       return bytes
     }
     const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
@@ -208,10 +208,12 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           const found = yield* schemas.lookup(id)
           if ("unknownId" in found) unknown.set(id, found.reason)
         }
+        let deadLettersFull = false
         for (const record of records) {
           if (record.offset >= target) break
-          while (batchRows >= job.stream.maxBatchRecords) {
+          while (deadLettersFull || batchRows >= job.stream.maxBatchRecords) {
             // the batch is full: hand it to the committer and wait for the seal before decoding the rest
+            deadLettersFull = false
             yield* gate.close
             yield* Queue.offer(wake, undefined)
             yield* gate.await
@@ -256,6 +258,10 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           } else {
             const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
             if (outcome instanceof BadRecordError) return yield* outcome
+            if (outcome.action === "dead-lettered") {
+              batchRows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
+              deadLettersFull = isFull()
+            }
             yield* reporter.badRecord(outcome)
           }
         }

@@ -4,6 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit } from "effect"
+import { applyBadRecord } from "../../src/pipeline/bad-records.ts"
+import { PartitionBatch } from "../../src/pipeline/partition.ts"
 import { type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
 import { duplicates, sorted, testJob, World } from "../support/memory-pipeline.ts"
 
@@ -88,4 +90,41 @@ describe("dead letters after a topic reset (failOnDataLoss=false)", () => {
       assert.strictEqual(summary.deadLettered, 1)
       assert.deepStrictEqual(sorted(world.offsetsIn(deadLetters)), sorted(["0:50", "0:51", "0:10"]))
     }))
+})
+
+describe("dead letters and batch limits", () => {
+  const rowsPerCommit = (world: World, location: string) =>
+    (world.delta.tables.get(location)?.commits ?? []).map((commit) => commit.data.reduce((n, segment) => n + segment.numRows, 0))
+
+  it.live("a batch of only bad records is sealed at maxBatchRecords", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      for (let i = 0; i < 50; i++) world.produceRaw(0, Buffer.from("not avro"))
+      const summary = yield* world.run(testJob({ onBadRecord: "dead-letter", maxBatchRecords: 10 }))
+      assert.strictEqual(summary.deadLettered, 50)
+      const rows = rowsPerCommit(world, deadLetters)
+      assert.isAtLeast(rows.length, 5)
+      assert.isTrue(rows.every((n) => n <= 10), `rows per dead-letter commit: ${rows.join(", ")}`)
+    }))
+
+  it.live("a batch of only bad records is sealed at maxBatchBytes", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      for (let i = 0; i < 20; i++) world.produceRaw(0, Buffer.from("x".repeat(2000)))
+      const summary = yield* world.run(testJob({ onBadRecord: "dead-letter", maxBatchBytes: 5000 }))
+      assert.strictEqual(summary.deadLettered, 20)
+      const rows = rowsPerCommit(world, deadLetters)
+      assert.isTrue(rows.every((n) => n <= 3), `rows per dead-letter commit: ${rows.join(", ")}`)
+    }))
+
+  it("a dead letter keeps a copy of its bytes, not a view of the fetch buffer", () => {
+    const fetchBuffer = new Uint8Array(1024)
+    const record = { offset: 7, timestamp: 0, key: fetchBuffer.subarray(0, 4), value: fetchBuffer.subarray(4, 20) }
+    const batch = new PartitionBatch(0, 7)
+    applyBadRecord("dead-letter", batch, { topic: "t", record, schemaId: undefined, reason: "bad" })
+    const kept = batch.deadLetters[0]!.record
+    assert.notStrictEqual(kept.value!.buffer, fetchBuffer.buffer)
+    assert.notStrictEqual(kept.key!.buffer, fetchBuffer.buffer)
+    assert.deepStrictEqual([...kept.value!], [...record.value])
+  })
 })
