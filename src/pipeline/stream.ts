@@ -16,6 +16,7 @@ import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type Records
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
 import { applyBadRecord } from "./bad-records.ts"
+import { BatchSchema } from "./batch-schema.ts"
 import { buildDeadLetters } from "./dead-letters.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
@@ -168,8 +169,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     }
     if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
 
-    const checkedSchemas = new Set<number>()
     let tableSchemaNow = tableSchema
+    const batchSchema = new BatchSchema(codec, job.table.name, Option.getOrUndefined(tableSchema))
     const gate = yield* Latch.make(true)
     const wake = yield* Queue.sliding<void>(1)
     const fibers = yield* FiberSet.make<void, SessionFailure>()
@@ -227,15 +228,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
             if (writer === undefined || "unknownId" in writer) {
               problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
             } else {
-              if (!checkedSchemas.has(writer.id)) {
-                // a writer schema the table cannot take stops the stream before any of its records is decoded
-                const current = Option.getOrUndefined(tableSchemaNow)
-                const fit = current === undefined ? undefined : codec.widen(current, writer.arrowSchema)
-                if (fit !== undefined && "problems" in fit) {
-                  return yield* new SchemaMismatchError({ table: job.table.name, problems: fit.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
-                }
-                checkedSchemas.add(writer.id)
-              }
+              const mismatch = batchSchema.admit(writer)
+              if (mismatch !== undefined) return yield* mismatch
               if (batch.builder === undefined) {
                 batch.builder = codec.builder(writer.arrowSchema)
               } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
@@ -360,7 +354,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           continue
         }
         const wider = codec.widen(schema, segment.schema)
-        // every writer schema was checked against the table when first seen, so segments always merge
+        // every writer schema was admitted into the batch's schema (BatchSchema), so segments always merge
         if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
         if (wider !== undefined) schema = wider
       }
@@ -392,6 +386,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         const began = Date.now()
         const batch = seal()
         if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
+        batchSchema.reset(Option.getOrUndefined(tableSchemaNow))
         yield* Queue.offer(sealedBatches, { batch, done, began })
         yield* gate.open
         if (done) return
