@@ -4,6 +4,7 @@
  * positions are data loss (below the log start, beyond the end, or in a partition that vanished).
  */
 import type { StartingOffsets } from "../config/environment-file.ts"
+import type { CheckpointState } from "../services/CheckpointStore.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
@@ -164,4 +165,17 @@ export const deadLetterPositions = (
     if (range !== undefined && resumeAt !== undefined && version > range.latest) rewound.set(partition, resumeAt)
   }
   return { table, rewound }
+}
+
+/**
+ * The id of the next batch. A planned batch without a commit mark is planned again under its id, unless the
+ * table already holds its txns (the process stopped between the Delta commit and the mark): then it is done, and
+ * the next batch takes the next id, so no two commits carry the same batch id.
+ */
+export const nextBatchIdOf = (state: CheckpointState, streamId: string, txnVersions: ReadonlyMap<string, number>): number => {
+  if (state.lastPlan._tag === "None") return 0
+  const plan = state.lastPlan.value
+  if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return plan.batchId + 1
+  const landed = plan.ranges.length > 0 && plan.ranges.every((range) => txnVersions.get(appIdOf(streamId, range.partition)) === range.until)
+  return landed ? plan.batchId + 1 : plan.batchId
 }

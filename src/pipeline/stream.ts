@@ -22,7 +22,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, deadLetterPositions, planStart } from "./positions.ts"
+import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, planStart } from "./positions.ts"
 import { type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 
@@ -154,9 +154,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     // available-now drains to the offsets seen when the run started, also when a session is retried
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
     const targets = run.targets
-    const lastPlan = Option.getOrUndefined(state.lastPlan)
-    const lastCommit = Option.getOrUndefined(state.lastCommit)
-    let nextBatchId = lastPlan === undefined ? 0 : lastCommit !== undefined && lastCommit.batchId === lastPlan.batchId ? lastPlan.batchId + 1 : lastPlan.batchId
+    let nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
     yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
 
     // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives

@@ -4,7 +4,7 @@
  * retries, and the reported lag counts every uncommitted record.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { sorted, testJob, World } from "../support/memory-pipeline.ts"
 
@@ -84,6 +84,23 @@ describe("the session's retry budget", () => {
       const error = yield* Effect.flip(world.run(testJob({ maxBatchRecords: 50 })))
       assert.strictEqual(error._tag, "KafkaUnavailableError")
       assert.isBelow(world.offsetsIn(orders).length, 2000)
+    }))
+})
+
+describe("batch ids", () => {
+  it.live("a crash between the Delta commit and the checkpoint's commit mark does not plan the committed batch again", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(900)
+      world.delta.crashAt = "after-commit"
+      world.delta.crashOnAppend = 2
+      const exit = yield* Effect.exit(world.run(testJob()))
+      assert.isTrue(Exit.isFailure(exit))
+      world.checkpoint.held = false
+      yield* world.run(testJob())
+      const ids = world.delta.tables.get(orders)!.commits.map((commit) => Number(commit.operationParameters["batchId"]))
+      assert.deepStrictEqual(ids, ids.map((_, i) => i))
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
     }))
 })
 
