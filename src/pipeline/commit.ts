@@ -4,6 +4,8 @@
  * table; 3. the rows and one txn per source partition to the table, in one Delta commit; 4. the commit mark to the
  * checkpoint. A restart resumes from the table's txn versions, so a crash anywhere redoes at most this batch, and
  * the txn versions make the redo skip what had already landed.
+ * Each append attempt is uninterruptible (a stop lets it finish); the waits between retried attempts are not, so
+ * a stop is not held up past the grace period by a retry schedule: the batch is then redone by the next run.
  */
 import type * as Arrow from "apache-arrow"
 import { Effect, Option } from "effect"
@@ -87,7 +89,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const commit = yield* retryTransient(
       `commit of batch ${batch.batchId}`,
       job.stream.retry,
-      sink.append({
+      Effect.uninterruptible(sink.append({
         table: job.table,
         schema: batch.schema,
         data: batch.segments,
@@ -98,8 +100,8 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
           expected: committed.table.get(p.partition)
         })),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      })
-    ).pipe(Effect.uninterruptible)
+      }))
+    )
     for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     return { commit, deadLetterRows } satisfies BatchOutcome
@@ -132,15 +134,15 @@ const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyAr
     yield* retryTransient(
       `dead-letter commit of batch ${batch.batchId}`,
       job.stream.retry,
-      sink.append({
+      Effect.uninterruptible(sink.append({
         table: job.deadLetterTable,
         schema,
         data: built === undefined ? [] : [built.table],
         partitionBy: [],
         txns: txns.map(({ txn }) => txn),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      })
-    ).pipe(Effect.uninterruptible)
+      }))
+    )
     for (const { partition, txn } of txns) {
       committed.deadLetterTable.set(partition, txn.version)
       rewound.delete(partition)

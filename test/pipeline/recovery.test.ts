@@ -4,7 +4,8 @@
  * retries, and the reported lag counts every uncommitted record.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Duration, Effect, Exit, Fiber } from "effect"
+import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { sorted, testJob, World } from "../support/memory-pipeline.ts"
 
@@ -100,6 +101,38 @@ describe("batch ids", () => {
       yield* world.run(testJob())
       const ids = world.delta.tables.get(orders)!.commits.map((commit) => Number(commit.operationParameters["batchId"]))
       assert.deepStrictEqual(ids, ids.map((_, i) => i))
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+})
+
+describe("an interrupt during a commit", () => {
+  it.live("is not held up by the commit's retries: waiting between attempts is interruptible", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      let attempts = 0
+      world.beforeAppend = Effect.suspend(() => {
+        attempts++
+        return Effect.fail(new DeltaStorageError({ table: "test.raw.orders", path: "/mem/orders/_delta_log", reason: "simulated EAGAIN", transient: true }))
+      })
+      const retry = { initialDelay: Duration.millis(300), maxDelay: Duration.millis(300), maxAttempts: 10 }
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous", retry })))
+      yield* until(() => attempts > 0)
+      const began = Date.now()
+      yield* Fiber.interrupt(fiber).pipe(Effect.timeout("1500 millis"), Effect.ignore)
+      assert.isBelow(Date.now() - began, 1000, "the interrupt waited for the commit's whole retry schedule")
+      assert.isBelow(attempts, 4)
+    }))
+
+  it.live("lets the append attempt in flight finish", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      let started = false
+      world.beforeAppend = Effect.andThen(Effect.sync(() => (started = true)), Effect.sleep("100 millis"))
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous" })))
+      yield* until(() => started)
+      yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
     }))
 })
