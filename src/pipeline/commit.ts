@@ -24,7 +24,6 @@ export interface SealedPartition {
   readonly until: number
   readonly rows: number
   readonly bytes: number
-  readonly highWatermark: number
 }
 
 /** A batch ready to commit. */

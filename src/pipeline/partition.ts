@@ -23,6 +23,7 @@ export class PartitionBatch {
   from: number
   /** The next offset to read. */
   until: number
+  /** The partition's high watermark as last seen (from the start's offsets until its first fetch). */
   highWatermark = 0
   builder: SegmentBuilder | undefined = undefined
   segments: Array<Arrow.Table> = []
@@ -74,7 +75,6 @@ export class PartitionBatch {
     readonly until: number
     readonly rows: number
     readonly bytes: number
-    readonly highWatermark: number
     readonly segments: ReadonlyArray<Arrow.Table>
     readonly deadLetters: ReadonlyArray<DeadLetterRow>
     readonly skipped: number
@@ -86,7 +86,6 @@ export class PartitionBatch {
       until: this.until,
       rows: this.segmentRows,
       bytes: this.segmentBytes,
-      highWatermark: this.highWatermark,
       segments: this.segments,
       deadLetters: this.deadLetters,
       skipped: this.skipped,

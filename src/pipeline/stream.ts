@@ -23,7 +23,7 @@ import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./deco
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
 import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, planStart } from "./positions.ts"
-import { type ProgressReporter, silentReporter } from "./progress.ts"
+import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 
 /** How a run ended and what it did. */
@@ -162,6 +162,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
     for (const [partition, position] of start.positions) {
       const batch = new PartitionBatch(partition, position)
+      batch.highWatermark = partitions.find((range) => range.partition === partition)?.latest ?? 0
       batch.done = availableNow && position >= (targets.get(partition) ?? 0)
       batches.set(partition, batch)
     }
@@ -190,6 +191,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         if (batch.done) return
         const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
         const records = event.records
+        batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
         // look up every schema id of the fetch before any record is applied
         const ids = new Set<number>()
         let lastId = -1
@@ -258,7 +260,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           }
         }
         batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
-        batch.highWatermark = event.highWatermark
         if (batch.until >= target) batch.done = true
       })
 
@@ -339,7 +340,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         const sealed = batch.seal()
         // a partition without a txn is committed at its position even if it did not move (see commitBatch)
         if (sealed.until === sealed.from && sealed.rows === 0 && committed.table.has(batch.partition)) continue
-        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes, highWatermark: sealed.highWatermark })
+        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes })
         segments.push(...sealed.segments)
         deadLetterRows.push(...sealed.deadLetters)
         totals.skipped += sealed.skipped
@@ -395,7 +396,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const committer = Effect.gen(function*() {
       while (true) {
         const { batch, done, began } = yield* Queue.take(sealedBatches)
-        if (batch.partitions.length > 0) {
+        if (batch.partitions.some((p) => p.until > p.from)) {
           const outcome = yield* commitBatch(job, batch, committed)
           if (outcome.commit !== undefined) {
             totals.batches++
@@ -406,7 +407,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           totals.records += records
           totals.bytes += bytes
           totals.deadLettered += outcome.deadLetterRows
-          const lag = batch.partitions.reduce((n, p) => n + Math.max(0, p.highWatermark - p.until), 0)
+          const lag = committedLag(batches.values(), committed.table)
           yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
         }
         yield* slots.release(1)

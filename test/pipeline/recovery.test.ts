@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber } from "effect"
+import { type CommittedEvent, type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
 import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { sorted, testJob, World } from "../support/memory-pipeline.ts"
@@ -134,6 +135,19 @@ describe("an interrupt during a commit", () => {
       yield* until(() => started)
       yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+})
+
+describe("progress", () => {
+  it.live("the lag of a committed batch counts every record not yet committed, fetched or not", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.fetchSize = 300 // one fetch holds all three batches
+      world.produce(300)
+      const events: Array<CommittedEvent> = []
+      const reporter: ProgressReporter = { ...silentReporter, committed: (event) => Effect.sync(() => events.push(event)) }
+      yield* world.run(testJob({ maxBatchRecords: 100 }), { reporter })
+      assert.deepStrictEqual(events.map((e) => [e.records, e.lag]), [[100, 200], [100, 100], [100, 0]])
     }))
 })
 
