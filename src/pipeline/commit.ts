@@ -67,14 +67,14 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
     if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
-    // A partition the table has no txn for gets one at its position even if it did not move: a position resolved
-    // from startingOffsets ("latest") is then the table's, and a restart does not resolve it again past records
-    // that arrived in between.
+    // A partition the table has no txn for is planned, and gets a txn, at its position even if it did not move:
+    // a position resolved from startingOffsets ("latest") is then durable, and a restart does not resolve it
+    // again past records that arrived in between.
     const recorded = batch.partitions.filter((p) => p.until > p.from || !committed.table.has(p.partition))
     yield* checkpoint.plan({
       batchId: batch.batchId,
       topic: job.kafkaTopic,
-      ranges: moved.map(({ partition, from, until }) => ({ partition, from, until })),
+      ranges: recorded.map(({ partition, from, until }) => ({ partition, from, until })),
       plannedAt: Date.now()
     })
 

@@ -4,7 +4,7 @@
  * positions are data loss (below the log start, beyond the end, or in a partition that vanished).
  */
 import type { StartingOffsets } from "../config/environment-file.ts"
-import type { CheckpointState } from "../services/CheckpointStore.ts"
+import type { CheckpointState, PartitionRange } from "../services/CheckpointStore.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
@@ -178,4 +178,28 @@ export const nextBatchIdOf = (state: CheckpointState, streamId: string, txnVersi
   if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return plan.batchId + 1
   const landed = plan.ranges.length > 0 && plan.ranges.every((range) => txnVersions.get(appIdOf(streamId, range.partition)) === range.until)
   return landed ? plan.batchId + 1 : plan.batchId
+}
+
+/**
+ * Where the last plan, when it has no commit mark, says partitions without a txn began reading. A run plans the
+ * start positions of such partitions before it reads (`startRanges`), and every batch plans them too, so a
+ * position resolved from startingOffsets ("latest") survives a stop before the first commit.
+ */
+export const plannedStarts = (state: CheckpointState, topic: string, streamId: string, txnVersions: ReadonlyMap<string, number>): Map<number, number> => {
+  const starts = new Map<number, number>()
+  if (state.lastPlan._tag === "None" || state.lastPlan.value.topic !== topic) return starts
+  const plan = state.lastPlan.value
+  if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return starts
+  for (const range of plan.ranges) {
+    if (!txnVersions.has(appIdOf(streamId, range.partition))) starts.set(range.partition, range.from)
+  }
+  return starts
+}
+
+/** The start positions of partitions without a txn, as ranges to plan; undefined when the last plan holds them. */
+export const startRanges = (start: StartPlan, state: CheckpointState): ReadonlyArray<PartitionRange> | undefined => {
+  const ranges = [...start.positions].filter(([partition]) => !start.committed.has(partition)).map(([partition, position]) => ({ partition, from: position, until: position }))
+  const planned = state.lastPlan._tag === "Some" ? state.lastPlan.value.ranges : []
+  const known = ranges.every((range) => planned.some((p) => p.partition === range.partition && p.from === range.from))
+  return ranges.length === 0 || known ? undefined : ranges
 }

@@ -22,7 +22,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, planStart } from "./positions.ts"
+import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges } from "./positions.ts"
 import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 
@@ -138,7 +138,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       txnVersions: tableTxns,
       partitions,
       startingOffsets: job.stream.startingOffsets,
-      ...(run.resolved === undefined ? {} : { resolved: run.resolved })
+      resolved: new Map([...plannedStarts(state, job.kafkaTopic, job.streamId, tableTxns), ...(run.resolved ?? [])])
     })
     run.resolved = start.resolved
     for (const lost of start.lost) {
@@ -155,6 +155,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
     const targets = run.targets
     let nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
+    const unrecorded = startRanges(start, state)
+    if (unrecorded !== undefined) yield* checkpoint.plan({ batchId: nextBatchId, topic: job.kafkaTopic, ranges: unrecorded, plannedAt: Date.now() })
     yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
 
     // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives

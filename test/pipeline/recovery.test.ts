@@ -36,6 +36,19 @@ describe("startingOffsets latest", () => {
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(newOffsets(world)))
     }))
 
+  it.live("the positions resolved at the first start persist even when that run commits nothing", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(30)
+      const first = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous", startingOffsets: "latest" })))
+      yield* Effect.sleep("40 millis")
+      yield* Fiber.interrupt(first)
+      assert.deepStrictEqual(world.offsetsIn(orders), [])
+      world.produce(30) // arrive while the stream is stopped
+      yield* world.run(testJob({ startingOffsets: "latest" }))
+      assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(newOffsets(world)))
+    }))
+
   it.live("a transient session retry resumes at the positions resolved at the first start", () =>
     Effect.gen(function*() {
       const world = new World(3)
