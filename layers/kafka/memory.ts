@@ -40,6 +40,12 @@ export class MemoryKafka {
     this.topics.set(topic, Array.from({ length: partitions }, () => ({ records: [], logStart: 0, next: 0 })))
   }
 
+  /** Deletes `topic` and creates it anew with `partitions` empty partitions: offsets start again at 0. */
+  recreateTopic(topic: string, partitions: number): void {
+    this.topics.delete(topic)
+    this.createTopic(topic, partitions)
+  }
+
   /** Grows `topic` to `total` partitions. */
   addPartitions(topic: string, total: number): void {
     const logs = this.logsOf(topic)

@@ -4,9 +4,11 @@
  * table; 3. the rows and one txn per source partition to the table, in one Delta commit; 4. the commit mark to the
  * checkpoint. A restart resumes from the table's txn versions, so a crash anywhere redoes at most this batch, and
  * the txn versions make the redo skip what had already landed.
+ * Each append attempt is uninterruptible (a stop lets it finish); the waits between retried attempts are not, so
+ * a stop is not held up past the grace period by a retry schedule: the batch is then redone by the next run.
  */
 import type * as Arrow from "apache-arrow"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
@@ -22,7 +24,6 @@ export interface SealedPartition {
   readonly until: number
   readonly rows: number
   readonly bytes: number
-  readonly highWatermark: number
 }
 
 /** A batch ready to commit. */
@@ -49,6 +50,8 @@ export interface DeadLetters {
 export interface CommittedPositions {
   readonly table: Map<number, number>
   readonly deadLetterTable: Map<number, number>
+  /** Partitions whose dead-letter version a topic reset left beyond the end: dead letters from here on are new. */
+  readonly deadLetterRewound: Map<number, number>
 }
 
 /** The outcome of committing a batch. */
@@ -64,44 +67,18 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
     if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    // A partition the table has no txn for is planned, and gets a txn, at its position even if it did not move:
+    // a position resolved from startingOffsets ("latest") is then durable, and a restart does not resolve it
+    // again past records that arrived in between.
+    const recorded = batch.partitions.filter((p) => p.until > p.from || !committed.table.has(p.partition))
     yield* checkpoint.plan({
       batchId: batch.batchId,
       topic: job.kafkaTopic,
-      ranges: moved.map(({ partition, from, until }) => ({ partition, from, until })),
+      ranges: recorded.map(({ partition, from, until }) => ({ partition, from, until })),
       plannedAt: Date.now()
     })
 
-    let deadLetterRows = 0
-    if (batch.deadLetters !== undefined) {
-      const built = batch.deadLetters.build(committed.deadLetterTable)
-      const txns: Array<TxnUpdate> = []
-      for (const p of moved) {
-        const known = committed.deadLetterTable.get(p.partition)
-        if (known === undefined || p.until > known) {
-          txns.push({ appId: appIdOf(job.streamId, p.partition), version: p.until, expected: known })
-        }
-      }
-      if (built !== undefined && txns.length > 0) {
-        yield* retryTransient(
-          `dead-letter commit of batch ${batch.batchId}`,
-          job.stream.retry,
-          sink.append({
-            table: job.deadLetterTable,
-            schema: built.table.schema,
-            data: [built.table],
-            partitionBy: [],
-            txns,
-            operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-          })
-        ).pipe(Effect.uninterruptible)
-        for (const txn of txns) {
-          const partition = moved.find((p) => appIdOf(job.streamId, p.partition) === txn.appId)!.partition
-          committed.deadLetterTable.set(partition, txn.version)
-        }
-        deadLetterRows = built.rows
-      }
-    }
-
+    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed)
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
@@ -111,20 +88,63 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const commit = yield* retryTransient(
       `commit of batch ${batch.batchId}`,
       job.stream.retry,
-      sink.append({
+      Effect.uninterruptible(sink.append({
         table: job.table,
         schema: batch.schema,
         data: batch.segments,
         partitionBy: job.partitionBy,
-        txns: moved.map((p) => ({
+        txns: recorded.map((p) => ({
           appId: appIdOf(job.streamId, p.partition),
           version: p.until,
           expected: committed.table.get(p.partition)
         })),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      })
-    ).pipe(Effect.uninterruptible)
-    for (const p of moved) committed.table.set(p.partition, p.until)
+      }))
+    )
+    for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     return { commit, deadLetterRows } satisfies BatchOutcome
+  })
+
+/**
+ * Writes the batch's dead letters not yet in the dead-letter table, with its txn versions; after a topic reset
+ * also writes the versions moved back when the batch has no dead letter, so the next run does not filter new
+ * dead letters by the old topic's offsets. Returns the rows written.
+ */
+const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyArray<SealedPartition>, committed: CommittedPositions) =>
+  Effect.gen(function*() {
+    const sink = yield* DeltaSink
+    const rewound = committed.deadLetterRewound
+    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return 0
+    const since = new Map([...committed.deadLetterTable, ...rewound])
+    const built = batch.deadLetters?.build(since)
+    const txns: Array<{ readonly partition: number; readonly txn: TxnUpdate }> = []
+    for (const p of moved) {
+      const known = committed.deadLetterTable.get(p.partition)
+      const floor = rewound.get(p.partition) ?? known
+      if (floor === undefined || p.until > floor) {
+        txns.push({ partition: p.partition, txn: { appId: appIdOf(job.streamId, p.partition), version: p.until, expected: known } })
+      }
+    }
+    const rewinding = txns.some(({ partition }) => rewound.has(partition))
+    if (txns.length === 0 || (built === undefined && !rewinding)) return 0
+    const schema = built?.table.schema ?? Option.getOrUndefined(yield* sink.schema(job.deadLetterTable))
+    if (schema === undefined) return 0
+    yield* retryTransient(
+      `dead-letter commit of batch ${batch.batchId}`,
+      job.stream.retry,
+      Effect.uninterruptible(sink.append({
+        table: job.deadLetterTable,
+        schema,
+        data: built === undefined ? [] : [built.table],
+        partitionBy: [],
+        txns: txns.map(({ txn }) => txn),
+        operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
+      }))
+    )
+    for (const { partition, txn } of txns) {
+      committed.deadLetterTable.set(partition, txn.version)
+      rewound.delete(partition)
+    }
+    return built?.rows ?? 0
   })

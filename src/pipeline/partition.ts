@@ -23,6 +23,7 @@ export class PartitionBatch {
   from: number
   /** The next offset to read. */
   until: number
+  /** The partition's high watermark as last seen (from the start's offsets until its first fetch). */
   highWatermark = 0
   builder: SegmentBuilder | undefined = undefined
   segments: Array<Arrow.Table> = []
@@ -31,6 +32,8 @@ export class PartitionBatch {
   skipped = 0
   lostOffsets = 0
   deadLetters: Array<DeadLetterRow> = []
+  /** Bytes the dead letters hold (they count toward `maxBatchBytes`, not toward the rows' bytes). */
+  deadLetterBytes = 0
   /** Available-now: the partition reached the offset it drains to. */
   done = false
 
@@ -50,6 +53,11 @@ export class PartitionBatch {
     return this.segmentBytes + (this.builder?.byteSize ?? 0)
   }
 
+  /** Bytes held for the batch: rows and dead letters. */
+  get pendingBytes(): number {
+    return this.bytes + this.deadLetterBytes
+  }
+
   /** Closes the open builder into a segment. */
   closeSegment(): void {
     if (this.builder === undefined) return
@@ -67,7 +75,6 @@ export class PartitionBatch {
     readonly until: number
     readonly rows: number
     readonly bytes: number
-    readonly highWatermark: number
     readonly segments: ReadonlyArray<Arrow.Table>
     readonly deadLetters: ReadonlyArray<DeadLetterRow>
     readonly skipped: number
@@ -79,7 +86,6 @@ export class PartitionBatch {
       until: this.until,
       rows: this.segmentRows,
       bytes: this.segmentBytes,
-      highWatermark: this.highWatermark,
       segments: this.segments,
       deadLetters: this.deadLetters,
       skipped: this.skipped,
@@ -90,6 +96,7 @@ export class PartitionBatch {
     this.segmentRows = 0
     this.segmentBytes = 0
     this.deadLetters = []
+    this.deadLetterBytes = 0
     this.skipped = 0
     this.lostOffsets = 0
     return sealed

@@ -8,6 +8,7 @@ import { Effect, Schema } from "effect"
 import type { StartingOffsets } from "../config/environment-file.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type DeltaReadError, DeltaSink } from "../services/DeltaSink.ts"
+import type { CheckpointState, PartitionRange } from "../services/CheckpointStore.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
@@ -131,6 +132,8 @@ export interface StartPlan {
   /** Where each position came from, for the start line. */
   readonly origins: ReadonlyMap<number, "table" | "startingOffsets">
   readonly lost: ReadonlyArray<LostRange>
+  /** Positions resolved from startingOffsets (those given as `resolved` included), to hand to the next plan. */
+  readonly resolved: ReadonlyMap<number, number>
 }
 
 const startingOffsetFor = (
@@ -162,6 +165,11 @@ export const planStart = (input: {
   readonly startingOffsets: StartingOffsets
   /** Positions taken over from another stream (`stream.adoptPositionsFrom`), for partitions without a txn. */
   readonly adopted?: ReadonlyMap<number, number> | undefined
+  /**
+   * Positions resolved from startingOffsets by an earlier session of the run: "latest" must not move on at a
+   * session retry, or the records that arrived in between are skipped.
+   */
+  readonly resolved?: ReadonlyMap<number, number>
 }): StartPlan => {
   const committed = new Map<number, number>()
   for (const [appId, version] of input.txnVersions) {
@@ -171,12 +179,14 @@ export const planStart = (input: {
   const positions = new Map<number, number>()
   const origins = new Map<number, "table" | "startingOffsets">()
   const lost: Array<LostRange> = []
+  const resolved = new Map(input.resolved)
   const byPartition = new Map(input.partitions.map((range) => [range.partition, range]))
   for (const range of input.partitions) {
     // adopted positions are checked like the table's own, but are not this stream's txn versions (`committed`)
     const known = committed.get(range.partition) ?? input.adopted?.get(range.partition)
     if (known === undefined) {
-      const start = startingOffsetFor(input.startingOffsets, input.topics, range)
+      const start = resolved.get(range.partition) ?? startingOffsetFor(input.startingOffsets, input.topics, range)
+      resolved.set(range.partition, start)
       if (start < range.earliest || start > range.latest) {
         lost.push({
           partition: range.partition,
@@ -201,7 +211,9 @@ export const planStart = (input: {
           ? `no records (log start ${range.earliest})`
           : `offsets ${range.earliest}..${range.latest - 1}`,
         resumeAt: range.earliest,
-        lostOffsets: known < range.earliest ? range.earliest - known : 0
+        // beyond the end: the topic was recreated (or truncated); reading resumes at its log start, so what the
+        // new log no longer holds below that was never read
+        lostOffsets: known < range.earliest ? range.earliest - known : range.earliest
       })
       positions.set(range.partition, range.earliest)
     } else {
@@ -213,5 +225,73 @@ export const planStart = (input: {
       lost.push({ partition, expected: known, available: "nothing (partition vanished)", resumeAt: undefined, lostOffsets: 0 })
     }
   }
-  return { positions, committed, origins, lost }
+  return { positions, committed, origins, lost, resolved }
+}
+
+/** Where the dead-letter table stands per partition. */
+export interface DeadLetterPositions {
+  /** Txn versions in the dead-letter table (the `expected` of its next commit). */
+  readonly table: Map<number, number>
+  /**
+   * Partitions whose version is beyond the end of the partition (the topic was reset): dead letters from this
+   * offset on are new, and the next dead-letter commit moves the version back.
+   */
+  readonly rewound: Map<number, number>
+}
+
+/** The dead-letter table's positions, with those a topic reset left beyond the end moved back to where reading resumes. */
+export const deadLetterPositions = (
+  streamId: string,
+  txnVersions: ReadonlyMap<string, number>,
+  partitions: ReadonlyArray<PartitionOffsets>,
+  positions: ReadonlyMap<number, number>
+): DeadLetterPositions => {
+  const table = new Map<number, number>()
+  const rewound = new Map<number, number>()
+  for (const [appId, version] of txnVersions) {
+    const partition = partitionOfAppId(streamId, appId)
+    if (partition === undefined) continue
+    table.set(partition, version)
+    const range = partitions.find((r) => r.partition === partition)
+    const resumeAt = positions.get(partition)
+    if (range !== undefined && resumeAt !== undefined && version > range.latest) rewound.set(partition, resumeAt)
+  }
+  return { table, rewound }
+}
+
+/**
+ * The id of the next batch. A planned batch without a commit mark is planned again under its id, unless the
+ * table already holds its txns (the process stopped between the Delta commit and the mark): then it is done, and
+ * the next batch takes the next id, so no two commits carry the same batch id.
+ */
+export const nextBatchIdOf = (state: CheckpointState, streamId: string, txnVersions: ReadonlyMap<string, number>): number => {
+  if (state.lastPlan._tag === "None") return 0
+  const plan = state.lastPlan.value
+  if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return plan.batchId + 1
+  const landed = plan.ranges.length > 0 && plan.ranges.every((range) => txnVersions.get(appIdOf(streamId, range.partition)) === range.until)
+  return landed ? plan.batchId + 1 : plan.batchId
+}
+
+/**
+ * Where the last plan, when it has no commit mark, says partitions without a txn began reading. A run plans the
+ * start positions of such partitions before it reads (`startRanges`), and every batch plans them too, so a
+ * position resolved from startingOffsets ("latest") survives a stop before the first commit.
+ */
+export const plannedStarts = (state: CheckpointState, topic: string, streamId: string, txnVersions: ReadonlyMap<string, number>): Map<number, number> => {
+  const starts = new Map<number, number>()
+  if (state.lastPlan._tag === "None" || state.lastPlan.value.topic !== topic) return starts
+  const plan = state.lastPlan.value
+  if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return starts
+  for (const range of plan.ranges) {
+    if (!txnVersions.has(appIdOf(streamId, range.partition))) starts.set(range.partition, range.from)
+  }
+  return starts
+}
+
+/** The start positions of partitions without a txn, as ranges to plan; undefined when the last plan holds them. */
+export const startRanges = (start: StartPlan, state: CheckpointState): ReadonlyArray<PartitionRange> | undefined => {
+  const ranges = [...start.positions].filter(([partition]) => !start.committed.has(partition)).map(([partition, position]) => ({ partition, from: position, until: position }))
+  const planned = state.lastPlan._tag === "Some" ? state.lastPlan.value.ranges : []
+  const known = ranges.every((range) => planned.some((p) => p.partition === range.partition && p.from === range.from))
+  return ranges.length === 0 || known ? undefined : ranges
 }

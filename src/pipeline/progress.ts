@@ -24,6 +24,7 @@ export interface CommittedEvent {
   readonly version: number | undefined
   readonly records: number
   readonly bytes: number
+  /** Records between the committed position and the high watermark, over all partitions (fetched ones too). */
   readonly lag: number
   readonly latencyMs: number
   readonly deadLetters: number
@@ -60,7 +61,20 @@ export const badRecords = Metric.counter("kafka_delta_bad_records_total", { desc
 /** Offsets lost to retention while tolerated. */
 export const lostOffsets = Metric.counter("kafka_delta_lost_offsets_total", { description: "offsets deleted before they were read", incremental: true })
 /** Records between the committed position and the high watermark after the last commit. */
-export const lag = Metric.gauge("kafka_delta_lag_records", { description: "records not yet read after the last commit" })
+export const lag = Metric.gauge("kafka_delta_lag_records", { description: "records not yet committed after the last commit (high watermark minus committed position)" })
+
+/**
+ * Records not yet committed: per partition, its high watermark as last seen minus the position the table holds
+ * (or where reading began, before the partition's first commit). Records fetched into a batch still count.
+ */
+export const committedLag = (
+  partitions: Iterable<{ readonly partition: number; readonly highWatermark: number; readonly from: number }>,
+  committed: ReadonlyMap<number, number>
+): number => {
+  let lag = 0
+  for (const p of partitions) lag += Math.max(0, p.highWatermark - (committed.get(p.partition) ?? p.from))
+  return lag
+}
 
 const megabytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 

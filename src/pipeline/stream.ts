@@ -15,14 +15,16 @@ import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
 import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
+import { applyBadRecord } from "./bad-records.ts"
+import { BatchSchema } from "./batch-schema.ts"
 import { buildDeadLetters } from "./dead-letters.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
 import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, partitionOfAppId, planStart, streamIdentity } from "./positions.ts"
-import { type ProgressReporter, silentReporter } from "./progress.ts"
-import { retryTransient } from "./retry.ts"
+import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
+import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
+import { retryPerOutage } from "./retry.ts"
 
 /** How a run ended and what it did. */
 export interface RunSummary {
@@ -58,6 +60,7 @@ export interface RunOptions {
 /** What outlives a retried session within one run. */
 interface RunState {
   targets?: Map<number, number>
+  resolved?: ReadonlyMap<number, number>
 }
 
 interface Totals {
@@ -112,7 +115,7 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
-    const stoppedBy = yield* retryTransient("stream session", job.stream.retry, session(job, options, reporter, totals, runState)).pipe(
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState)).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
     return yield* summarize(stoppedBy)
@@ -139,8 +142,10 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       txnVersions: tableTxns,
       partitions,
       startingOffsets: job.stream.startingOffsets,
-      adopted
+      adopted,
+      resolved: new Map([...plannedStarts(state, job.kafkaTopic, job.streamId, tableTxns), ...(run.resolved ?? [])])
     })
+    run.resolved = start.resolved
     for (const lost of start.lost) {
       if (job.stream.failOnDataLoss) {
         return yield* new DataLossError({ topic: job.kafkaTopic, partition: lost.partition, expected: lost.expected, available: lost.available })
@@ -148,22 +153,15 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       totals.lostOffsets += lost.lostOffsets
       yield* reporter.dataLoss({ topic: job.kafkaTopic, ...lost })
     }
-    const committed: CommittedPositions = {
-      table: new Map(start.committed),
-      deadLetterTable: new Map(
-        [...deadLetterTxns].flatMap(([appId, version]) => {
-          const partition = partitionOfAppId(job.streamId, appId)
-          return partition === undefined ? [] : [[partition, version] as const]
-        })
-      )
-    }
+    const deadLetters = deadLetterPositions(job.streamId, deadLetterTxns, partitions, start.positions)
+    const committed: CommittedPositions = { table: new Map(start.committed), deadLetterTable: deadLetters.table, deadLetterRewound: deadLetters.rewound }
     const availableNow = job.stream.trigger === "available-now"
     // available-now drains to the offsets seen when the run started, also when a session is retried
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
     const targets = run.targets
-    const lastPlan = Option.getOrUndefined(state.lastPlan)
-    const lastCommit = Option.getOrUndefined(state.lastCommit)
-    let nextBatchId = lastPlan === undefined ? 0 : lastCommit !== undefined && lastCommit.batchId === lastPlan.batchId ? lastPlan.batchId + 1 : lastPlan.batchId
+    let nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
+    const unrecorded = startRanges(start, state)
+    if (unrecorded !== undefined) yield* checkpoint.plan({ batchId: nextBatchId, topic: job.kafkaTopic, ranges: unrecorded, plannedAt: Date.now() })
     yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
 
     // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives
@@ -171,36 +169,23 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
     for (const [partition, position] of start.positions) {
       const batch = new PartitionBatch(partition, position)
+      batch.highWatermark = partitions.find((range) => range.partition === partition)?.latest ?? 0
       batch.done = availableNow && position >= (targets.get(partition) ?? 0)
       batches.set(partition, batch)
     }
     if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
 
-    const checkedSchemas = new Set<number>()
     let tableSchemaNow = tableSchema
+    const batchSchema = new BatchSchema(codec, job.table.name, Option.getOrUndefined(tableSchema))
     const gate = yield* Latch.make(true)
     const wake = yield* Queue.sliding<void>(1)
     const fibers = yield* FiberSet.make<void, SessionFailure>()
     const totalBytes = () => {
       let bytes = 0
-      for (const batch of batches.values()) bytes += batch.bytes
+      for (const batch of batches.values()) bytes += batch.pendingBytes
       return bytes
     }
     const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
-
-    const badRecord = (batch: PartitionBatch, record: RecordsFetched["records"][number], schemaId: number | undefined, reason: string) =>
-      Effect.suspend(() => {
-        switch (job.stream.onBadRecord) {
-          case "fail":
-            return Effect.fail(new BadRecordError({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason }))
-          case "skip":
-            batch.skipped++
-            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "skipped" })
-          case "dead-letter":
-            batch.deadLetters.push({ record, topic: job.kafkaTopic, partition: batch.partition, schemaId, error: reason })
-            return reporter.badRecord({ topic: job.kafkaTopic, partition: batch.partition, offset: record.offset, reason, action: "dead-lettered" })
-        }
-      })
 
     /** Rows decoded into the current batch, all partitions together; reset when the committer seals. */
     let batchRows = 0
@@ -213,6 +198,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         if (batch.done) return
         const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
         const records = event.records
+        batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
         // look up every schema id of the fetch before any record is applied
         const ids = new Set<number>()
         let lastId = -1
@@ -230,10 +216,12 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           const found = yield* schemas.lookup(id)
           if ("unknownId" in found) unknown.set(id, found.reason)
         }
+        let deadLettersFull = false
         for (const record of records) {
           if (record.offset >= target) break
-          while (batchRows >= job.stream.maxBatchRecords) {
+          while (deadLettersFull || batchRows >= job.stream.maxBatchRecords) {
             // the batch is full: hand it to the committer and wait for the seal before decoding the rest
+            deadLettersFull = false
             yield* gate.close
             yield* Queue.offer(wake, undefined)
             yield* gate.await
@@ -247,15 +235,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
             if (writer === undefined || "unknownId" in writer) {
               problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
             } else {
-              if (!checkedSchemas.has(writer.id)) {
-                // a writer schema the table cannot take stops the stream before any of its records is decoded
-                const current = Option.getOrUndefined(tableSchemaNow)
-                const fit = current === undefined ? undefined : codec.widen(current, writer.arrowSchema)
-                if (fit !== undefined && "problems" in fit) {
-                  return yield* new SchemaMismatchError({ table: job.table.name, problems: fit.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
-                }
-                checkedSchemas.add(writer.id)
-              }
+              const mismatch = batchSchema.admit(writer)
+              if (mismatch !== undefined) return yield* mismatch
               if (batch.builder === undefined) {
                 batch.builder = codec.builder(writer.arrowSchema)
               } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
@@ -273,12 +254,19 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
               else problem = { schemaId: frame.schemaId, reason: failure }
             }
           }
-          // a bad record counts as applied once its policy has run (under "fail" the run stops here)
-          if (problem !== undefined) yield* badRecord(batch, record, problem.schemaId, problem.reason)
-          batch.until = record.offset + 1
+          if (problem === undefined) {
+            batch.until = record.offset + 1
+          } else {
+            const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
+            if (outcome instanceof BadRecordError) return yield* outcome
+            if (outcome.action === "dead-lettered") {
+              batchRows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
+              deadLettersFull = isFull()
+            }
+            yield* reporter.badRecord(outcome)
+          }
         }
         batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
-        batch.highWatermark = event.highWatermark
         if (batch.until >= target) batch.done = true
       })
 
@@ -357,8 +345,9 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       const deadLetterRows: Array<DeadLetterRow> = []
       for (const batch of batches.values()) {
         const sealed = batch.seal()
-        if (sealed.until === sealed.from && sealed.rows === 0) continue
-        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes, highWatermark: sealed.highWatermark })
+        // a partition without a txn is committed at its position even if it did not move (see commitBatch)
+        if (sealed.until === sealed.from && sealed.rows === 0 && committed.table.has(batch.partition)) continue
+        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes })
         segments.push(...sealed.segments)
         deadLetterRows.push(...sealed.deadLetters)
         totals.skipped += sealed.skipped
@@ -371,7 +360,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           continue
         }
         const wider = codec.widen(schema, segment.schema)
-        // every writer schema was checked against the table when first seen, so segments always merge
+        // every writer schema was admitted into the batch's schema (BatchSchema), so segments always merge
         if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
         if (wider !== undefined) schema = wider
       }
@@ -403,6 +392,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         const began = Date.now()
         const batch = seal()
         if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
+        batchSchema.reset(Option.getOrUndefined(tableSchemaNow))
         yield* Queue.offer(sealedBatches, { batch, done, began })
         yield* gate.open
         if (done) return
@@ -413,7 +403,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const committer = Effect.gen(function*() {
       while (true) {
         const { batch, done, began } = yield* Queue.take(sealedBatches)
-        if (batch.partitions.length > 0) {
+        if (batch.partitions.some((p) => p.until > p.from)) {
           const outcome = yield* commitBatch(job, batch, committed)
           if (outcome.commit !== undefined) {
             totals.batches++
@@ -424,7 +414,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           totals.records += records
           totals.bytes += bytes
           totals.deadLettered += outcome.deadLetterRows
-          const lag = batch.partitions.reduce((n, p) => n + Math.max(0, p.highWatermark - p.until), 0)
+          const lag = committedLag(batches.values(), committed.table)
           yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
         }
         yield* slots.release(1)

@@ -13,8 +13,8 @@ import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/even
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { type RunOptions, runStream } from "../../src/pipeline/stream.ts"
 import type { JobConfig, StreamOptions } from "../../src/services/Config.ts"
-import { DeltaSink } from "../../src/services/DeltaSink.ts"
-import { type ConsumeRequest, KafkaSource } from "../../src/services/KafkaSource.ts"
+import { DeltaSink, type DeltaStorageError } from "../../src/services/DeltaSink.ts"
+import { type ConsumeRequest, KafkaSource, type KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 
 /** A job on topic `orders` with small batches. */
 export const testJob = (stream: Partial<StreamOptions> = {}): JobConfig => ({
@@ -55,8 +55,12 @@ export class World {
   readonly consumeRequests: Array<ConsumeRequest> = []
   /** Records the source has handed to the runs so far. */
   recordsDelivered = 0
-  /** Runs before every append to the table (a test can hold commits with it). */
-  beforeAppend: Effect.Effect<void> = Effect.void
+  /** Runs before every append to the table (a test can hold commits, or fail them, with it). */
+  beforeAppend: Effect.Effect<void, DeltaStorageError> = Effect.void
+  /** Runs before each source event is handed on (a test can make the source fail with it). */
+  beforeEvent: Effect.Effect<void, KafkaUnavailableError> = Effect.void
+  /** Records per fetch of one partition. */
+  fetchSize = 100
   readonly schemaId: number
   /** What was produced, by partition: offset -> order_id (undefined for poison records). */
   readonly produced = new Map<number, Map<number, number | undefined>>()
@@ -70,13 +74,13 @@ export class World {
     this.schemaId = this.registry.register(`${topic}-value`, JSON.stringify(demoEventSchema))
   }
 
-  /** Produces `count` demo events round-robin over the partitions; returns their order ids. */
-  produce(count: number, options: { gapEvery?: number } = {}): void {
+  /** Produces `count` demo events round-robin over the partitions (or all to `partition`). */
+  produce(count: number, options: { gapEvery?: number; partition?: number } = {}): void {
     const partitions = this.kafka.partitionCount(this.topic)
     for (let i = 0; i < count; i++) {
       const index = this.nextIndex++
       const event = demoEvent(7, index)
-      const partition = index % partitions
+      const partition = options.partition ?? index % partitions
       const offset = this.kafka.produce(this.topic, partition, {
         key: Buffer.from(event.customer_id),
         value: encodeDemoEvent(this.schemaId, event),
@@ -85,6 +89,12 @@ export class World {
       })
       this.record(partition, offset, event.order_id)
     }
+  }
+
+  /** Deletes and recreates the topic (offsets start again at 0); forgets what was produced. */
+  recreateTopic(): void {
+    this.kafka.recreateTopic(this.topic, this.kafka.partitionCount(this.topic))
+    this.produced.clear()
   }
 
   /** Produces a raw value to one partition (poison records). */
@@ -117,15 +127,18 @@ export class World {
   }
 
   private recordingSource(): KafkaSource["Service"] {
-    const source = KafkaMemory.make(this.kafka, { maxRecordsPerFetch: 100, idlePoll: "2 millis" })
+    const source = KafkaMemory.make(this.kafka, { maxRecordsPerFetch: this.fetchSize, idlePoll: "2 millis" })
     return KafkaSource.of({
       ...source,
       consume: (request) => {
         this.consumeRequests.push(request)
         return source.consume(request).pipe(Stream.tap((event) =>
-          Effect.sync(() => {
-            if (event._tag === "RecordsFetched") this.recordsDelivered += event.records.length
-          })
+          Effect.andThen(
+            Effect.suspend(() => this.beforeEvent),
+            Effect.sync(() => {
+              if (event._tag === "RecordsFetched") this.recordsDelivered += event.records.length
+            })
+          )
         ))
       }
     })
