@@ -13,7 +13,7 @@ import {
 } from "../services/DeltaSink.ts"
 import { type Action, commitPath, serializeActions } from "./actions.ts"
 import { faultPoint } from "./fault-injection.ts"
-import { checkSupported, readSnapshot, refreshSnapshot } from "./log.ts"
+import { readSnapshot, refreshSnapshot } from "./log.ts"
 import type { Snapshot } from "./snapshot.ts"
 import type { DeltaStorage } from "./storage.ts"
 
@@ -86,7 +86,6 @@ export const commitWithRetries = Effect.fnUntraced(function*(
       if (fresh._tag === "None") return yield* new CommitConflict({ version })
       yield* checkWinners(storage, txns, [{ version: 0, actions: [...fresh.value.txns.values()].map((txn) => ({ txn })) }])
       base = fresh.value
-      yield* checkSupported(storage, base)
       actions = yield* plan(base)
       return yield* new CommitConflict({ version })
     }
@@ -94,10 +93,8 @@ export const commitWithRetries = Effect.fnUntraced(function*(
     yield* checkWinners(storage, txns, newer)
     const changed = newer.some((commit) => commit.actions.some((a) => "protocol" in a || "metaData" in a))
     base = snapshot
-    if (changed) {
-      yield* checkSupported(storage, snapshot)
-      actions = yield* plan(snapshot)
-    }
+    // refreshSnapshot has already refused a protocol or feature this writer does not implement
+    if (changed) actions = yield* plan(snapshot)
     return yield* new CommitConflict({ version })
   })
   const schedule = Schedule.exponential(`${options.baseDelay ?? 20} millis`, 1.5).pipe(
