@@ -9,6 +9,7 @@ import {
   type AppendRequest,
   type CommitResult,
   ConcurrentStreamError,
+  ConcurrentTableChangeError,
   SchemaMismatchError
 } from "../services/DeltaSink.ts"
 import type { Action, Metadata, Protocol } from "./actions.ts"
@@ -125,6 +126,22 @@ const checkTxns = (storage: DeltaStorage, snapshot: Snapshot | undefined, reques
 }
 
 /**
+ * Fails with ConcurrentTableChangeError when a winning writer replaced the table (a new `metaData.id`) or changed
+ * its partition columns: the batch's files are laid out for the old table, and Delta's conflict rules forbid
+ * committing them on a changed one (a re-plan would add them with partition values that do not match their place).
+ */
+const checkLayout = (storage: DeltaStorage, planned: Snapshot | undefined, laidOut: Metadata, base: Snapshot) => {
+  const change = planned !== undefined && base.metadata.id !== planned.metadata.id
+    ? `metaData.id ${planned.metadata.id} -> ${base.metadata.id}: the table was replaced`
+    : base.metadata.partitionColumns.join("\u0000") !== laidOut.partitionColumns.join("\u0000")
+    ? `partition columns [${laidOut.partitionColumns.join(", ")}] -> [${base.metadata.partitionColumns.join(", ")}]`
+    : undefined
+  return change === undefined
+    ? Effect.void
+    : Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: base.version, change }))
+}
+
+/**
  * Appends one batch as one commit. `known` is a snapshot from an earlier call (it is caught up, not re-read).
  * Returns what was committed and the snapshot after the commit.
  */
@@ -159,6 +176,7 @@ export const appendBatch = Effect.fnUntraced(function*(
   let schemaChanged = first.metadataChanged && snapshot !== undefined
   const plan = (base: Snapshot | undefined) =>
     Effect.gen(function*() {
+      if (base !== snapshot && base !== undefined) yield* checkLayout(storage, snapshot, first.metadata, base)
       const table = base === snapshot ? first : yield* planTable(storage, base, incoming, request, now())
       if (base !== snapshot) {
         // Files were written with the first plan's column types; a concurrent change must not alter them.

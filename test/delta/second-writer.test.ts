@@ -9,6 +9,7 @@ import * as path from "node:path"
 import * as Arrow from "apache-arrow"
 import { Effect } from "effect"
 import * as FilesystemSink from "../../layers/delta-sink/filesystem.ts"
+import type { DeltaStorage } from "../../src/delta/storage.ts"
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { python, tempDir } from "./support.ts"
 
@@ -58,4 +59,48 @@ describe("a protocol change by delta-rs while the sink runs", () => {
         assert.strictEqual((yield* Effect.flip(append([1100, 1101], 2)))._tag, "UnsupportedTableError")
       }), 60_000)
   }
+})
+
+describe("delta-rs re-partitions the table between the sink's write and its commit", () => {
+  it.live("the sink stops with ConcurrentTableChangeError and does not commit its files", () =>
+    Effect.gen(function*() {
+      const location = path.join(tempDir(), "t")
+      const table = { name: "repartitioned", location }
+      let armed = false
+      const sink = yield* FilesystemSink.makeWith(() => {
+        const inner = FilesystemSink.localStorage(location, table.name)
+        const storage: DeltaStorage = {
+          ...inner,
+          putIfAbsent: (file, data, options) =>
+            Effect.suspend(() => {
+              if (armed && file.startsWith("_delta_log/") && file.endsWith(".json")) {
+                armed = false
+                deltaRs(
+                  location,
+                  `write_deltalake(path, pa.table({"id": pa.array([7], pa.int64()), "k": ["k7"]}), mode="overwrite", partition_by=["k"], schema_mode="overwrite")`
+                )
+              }
+              return inner.putIfAbsent(file, data, options)
+            })
+        }
+        return storage
+      })
+      const append = (from: number, version: number) =>
+        sink.append({
+          table,
+          schema,
+          data: [batch([from, from + 1])],
+          partitionBy: [],
+          txns: [{ appId: "s-0", version, expected: version === 1 ? undefined : version - 1 }],
+          operationParameters: {}
+        })
+      yield* append(0, 1)
+      armed = true
+      const error = yield* Effect.flip(append(10, 2))
+      assert.strictEqual(error._tag, "ConcurrentTableChangeError")
+      assert.include(error.message, "partition columns [] -> [k]")
+      assert.strictEqual(commits(location), 2, "ours, then delta-rs's overwrite; not ours again")
+      const read = JSON.parse(deltaRs(location, `import json\nt = DeltaTable(path)\nprint(json.dumps({"parts": t.metadata().partition_columns, "ids": sorted(t.to_pyarrow_table()["id"].to_pylist())}))`))
+      assert.deepStrictEqual(read, { parts: ["k"], ids: [7] })
+    }), 60_000)
 })
