@@ -13,7 +13,7 @@ import {
 } from "../services/DeltaSink.ts"
 import { type Action, commitPath, serializeActions } from "./actions.ts"
 import { faultPoint } from "./fault-injection.ts"
-import { readSnapshot, refreshSnapshot } from "./log.ts"
+import { readCommit, readSnapshot, refreshSnapshot } from "./log.ts"
 import type { Snapshot } from "./snapshot.ts"
 import type { DeltaStorage } from "./storage.ts"
 
@@ -31,7 +31,13 @@ export interface CommitOptions {
   readonly maxAttempts: number
   /** First backoff delay. */
   readonly baseDelay?: number
+  /** The id written to `commitInfo.txnId`, by which this writer recognises its own commit after an ambiguous failure. */
+  readonly txnId?: string
 }
+
+/** Whether a commit's actions carry `commitInfo.txnId` equal to `txnId`. */
+export const ownCommitIn = (actions: ReadonlyArray<Action>, txnId: string | undefined): boolean =>
+  txnId !== undefined && actions.some((action) => "commitInfo" in action && action.commitInfo["txnId"] === txnId)
 
 /** Fails with ConcurrentStreamError when a winning commit carries a txn for one of our appIds. */
 const checkWinners = (
@@ -78,7 +84,19 @@ export const commitWithRetries = Effect.fnUntraced(function*(
     ))
     const created = yield* storage.putIfAbsent(commitPath(version), new TextEncoder().encode(text), {
       beforePublish: () => faultPoint("during-commit")
-    })
+    }).pipe(
+      // A failure after the entry became visible (the directory flush after the link, a lost reply from a store)
+      // is ambiguous: the entry at that version says whether the commit landed, and whose it is.
+      Effect.catch((error) =>
+        readCommit(storage, version).pipe(
+          Effect.flatMap((entry) => {
+            if (entry._tag === "None") return Effect.fail(error)
+            return Effect.succeed(ownCommitIn(entry.value, options.txnId) ? true : false)
+          }),
+          Effect.catch(() => Effect.fail(error))
+        )
+      )
+    )
     if (created) return { version, actions, base }
     // Lost the race: learn what the winners did before deciding.
     if (base === undefined) {
