@@ -31,6 +31,11 @@ describe("a protocol change by delta-rs while the sink runs", () => {
       name: "deletion vectors enabled",
       code: `DeltaTable(path).alter.set_table_properties({"delta.enableDeletionVectors": "true"})`,
       reason: "deletionVectors"
+    },
+    {
+      name: "txn retention set (delta.setTransactionRetentionDuration)",
+      code: `DeltaTable(path).alter.set_table_properties({"delta.setTransactionRetentionDuration": "interval 1 days"})`,
+      reason: "delta.setTransactionRetentionDuration=interval 1 days lets the txn entries"
     }
   ]
   for (const c of cases) {
@@ -57,6 +62,9 @@ describe("a protocol change by delta-rs while the sink runs", () => {
         assert.strictEqual(commits(location), before)
         // and the cached snapshot stays refused: a retry fails the same way
         assert.strictEqual((yield* Effect.flip(append([1100, 1101], 2)))._tag, "UnsupportedTableError")
+        // and a stream starting on the table refuses it at once
+        const fresh = yield* FilesystemSink.make()
+        assert.strictEqual((yield* Effect.flip(fresh.txnVersions(table, "s-")))._tag, "UnsupportedTableError")
       }), 60_000)
   }
 })
