@@ -3,6 +3,8 @@
  * took the version, the winners' commits are read and judged: a txn for one of our appIds means a second
  * instance of this stream (ConcurrentStreamError, stop); a protocol or metaData change means re-validating the
  * plan; a blind append means trying again at the next version, with jittered exponential backoff, bounded.
+ * A put that fails after its entry may have become visible is settled by reading the entry back: our
+ * `commitInfo.txnId` there means the commit landed.
  */
 import { Data, Effect, Schedule } from "effect"
 import {
@@ -91,7 +93,7 @@ export const commitWithRetries = Effect.fnUntraced(function*(
         readCommit(storage, version).pipe(
           Effect.flatMap((entry) => {
             if (entry._tag === "None") return Effect.fail(error)
-            return Effect.succeed(ownCommitIn(entry.value, options.txnId) ? true : false)
+            return Effect.succeed(ownCommitIn(entry.value, options.txnId))
           }),
           Effect.catch(() => Effect.fail(error))
         )
