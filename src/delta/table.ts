@@ -151,7 +151,8 @@ const landedWindow = 64
  */
 const findLanded = (storage: DeltaStorage, snapshot: Snapshot | undefined, request: AppendInput, txnId: string) =>
   Effect.gen(function*() {
-    if (snapshot === undefined || request.txns.length === 0) return undefined
+    // an append that moves no position cannot be told from the table holding it already
+    if (snapshot === undefined || request.txns.every((txn) => txn.version === txn.expected)) return undefined
     if (!request.txns.every((txn) => snapshot.txns.get(txn.appId)?.version === txn.version)) return undefined
     for (let version = snapshot.version; version >= 0 && version > snapshot.version - landedWindow; version--) {
       const actions = yield* readCommit(storage, version)
