@@ -18,7 +18,7 @@ import { type Action, commitPath, serializeActions } from "../../src/delta/actio
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { readSnapshot } from "../../src/delta/log.ts"
 import { type DeltaStorage, makeMemoryFiles, type MemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
-import type { Metadata } from "../../src/delta/actions.ts"
+import type { Metadata, Protocol } from "../../src/delta/actions.ts"
 
 const schema = new Arrow.Schema([new Arrow.Field("id", new Arrow.Int64(), true), new Arrow.Field("k", new Arrow.Utf8(), true)])
 const batch = (from: number, n: number) =>
@@ -30,7 +30,7 @@ const table = { name: "races", location: "mem/races" }
  * setting `race.next`).
  */
 const racingStorage = (files: MemoryFiles) => {
-  const race: { next: ((metadata: Metadata) => Metadata) | undefined } = { next: undefined }
+  const race: { next: ((metadata: Metadata) => Metadata) | undefined; protocol: Protocol | undefined } = { next: undefined, protocol: undefined }
   const inner = memoryStorage(table.name, table.location, files)
   const storage: DeltaStorage = {
     ...inner,
@@ -43,6 +43,7 @@ const racingStorage = (files: MemoryFiles) => {
           const winner: Array<Action> = [
             { commitInfo: { operation: "WRITE", engineInfo: "winner" } },
             { metaData: change(current.metadata) },
+            ...(race.protocol === undefined ? [] : [{ protocol: race.protocol }]),
             ...[...current.files.keys()].map((file): Action => ({ remove: { path: file, deletionTimestamp: 0, dataChange: true } }))
           ]
           assert.strictEqual(path, commitPath(current.version + 1))
@@ -87,6 +88,22 @@ describe("a re-plan after a lost race", () => {
         assert.strictEqual(after.txns.get("s-0")?.version, 1)
       }))
   }
+
+  it.live("a winner that turns on deletion vectors: UnsupportedTableError, nothing committed", () =>
+    Effect.gen(function*() {
+      const files = makeMemoryFiles()
+      const { race, storage } = racingStorage(files)
+      const sink = yield* makeWith(() => storage)
+      yield* append(sink, 0, 1)
+      race.protocol = { minReaderVersion: 3, minWriterVersion: 7, readerFeatures: ["deletionVectors"], writerFeatures: ["deletionVectors"] }
+      race.next = (m) => ({ ...m, configuration: { ...m.configuration, "delta.enableDeletionVectors": "true" } })
+      const error = yield* Effect.flip(append(sink, 10, 2))
+      assert.strictEqual(error._tag, "UnsupportedTableError")
+      assert.include(error.message, "deletionVectors")
+      // the winner took version 1; ours was not written at 2
+      assert.isTrue(files.files.has(`${table.location}/${commitPath(1)}`))
+      assert.isFalse(files.files.has(`${table.location}/${commitPath(2)}`))
+    }))
 
   it.live("a winner that changes only the configuration is re-planned and committed on", () =>
     Effect.gen(function*() {
