@@ -16,6 +16,7 @@ export { Config, ConfigFileError, UnknownEnvironmentError } from "./services/Con
 export type { JobConfig, RetryOptions, StreamOptions, Trigger } from "./services/Config.ts"
 export {
   ConcurrentStreamError,
+  ConcurrentTableChangeError,
   DeltaSink,
   DeltaStorageError,
   SchemaMismatchError,

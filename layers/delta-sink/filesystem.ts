@@ -147,6 +147,8 @@ export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options:
   Effect.sync(() => {
     const snapshots = new Map<string, Snapshot>()
     const storages = new Map<string, DeltaStorage>()
+    /** Per table, the txns and txnId of the last append whose outcome is unknown (it failed on storage). */
+    const unsettled = new Map<string, { readonly key: string; readonly txnId: string }>()
     const storageOf = (table: TableRef) => {
       let storage = storages.get(table.location)
       if (storage === undefined) {
@@ -174,9 +176,20 @@ export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options:
         })),
       append: (request) =>
         Effect.gen(function*() {
+          const location = request.table.location
           const storage = storageOf(request.table)
-          const { result, snapshot } = yield* appendBatch(storage, request, options, snapshots.get(request.table.location))
-          snapshots.set(request.table.location, snapshot)
+          // A retry of an append that failed with a storage error (it may have committed) reuses its txnId, so it
+          // can recognise that commit as its own rather than as another writer's.
+          const key = JSON.stringify(request.txns)
+          const earlier = unsettled.get(location)
+          const txnId = earlier !== undefined && earlier.key === key ? earlier.txnId : crypto.randomUUID()
+          const { result, snapshot } = yield* appendBatch(storage, request, options, snapshots.get(location), txnId).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => error._tag === "DeltaStorageError" ? unsettled.set(location, { key, txnId }) : unsettled.delete(location))
+            )
+          )
+          unsettled.delete(location)
+          snapshots.set(location, snapshot)
           return result
         }).pipe(Effect.uninterruptible)
     })

@@ -1,14 +1,15 @@
 /**
  * `kafka-delta vacuum`: finds data files under a table that no commit references — left by batches that were
- * written but never committed (a crash between the Parquet write and the Delta commit) — and, unless
- * `--dry-run`, deletes those older than the retention period. Files of the current snapshot and of unexpired
- * tombstones, and everything under `_delta_log` or other hidden paths, are never touched.
+ * written but never committed (a crash between the Parquet write and the Delta commit) — and the temp files a
+ * crash left mid-write (in `_delta_log` too), and, unless `--dry-run`, deletes those older than the retention
+ * period. Files of the current snapshot and of unexpired tombstones, log entries and log checkpoints, and other
+ * hidden paths, are never touched.
  */
 import { Effect } from "effect"
 import * as NodePath from "node:path"
 import { localStorage } from "../../layers/delta-sink/filesystem.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
-import { vacuumDryRun } from "../delta/vacuum.ts"
+import { isLeftoverTemp, vacuumDryRun } from "../delta/vacuum.ts"
 
 /** Which table, and what to do. */
 export interface VacuumOptions {
@@ -53,7 +54,8 @@ export const vacuum = (options: VacuumOptions) =>
     for (const file of orphans) {
       bytes += file.size
       if (!options.dryRun) yield* storage.delete(file.path)
-      yield* Effect.sync(() => process.stdout.write(`${options.dryRun ? "would delete" : "deleted"} ${file.path} (${file.size} bytes)\n`))
+      const what = isLeftoverTemp(file.path) ? `${file.size} bytes, temp file of an interrupted write` : `${file.size} bytes`
+      yield* Effect.sync(() => process.stdout.write(`${options.dryRun ? "would delete" : "deleted"} ${file.path} (${what})\n`))
     }
     yield* Effect.logInfo(
       `${orphans.length} unreferenced file(s), ${bytes} bytes ${options.dryRun ? "found (dry run, nothing deleted)" : `deleted (older than ${options.retentionHours} h)`} in ${location}`

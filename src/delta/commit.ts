@@ -3,6 +3,8 @@
  * took the version, the winners' commits are read and judged: a txn for one of our appIds means a second
  * instance of this stream (ConcurrentStreamError, stop); a protocol or metaData change means re-validating the
  * plan; a blind append means trying again at the next version, with jittered exponential backoff, bounded.
+ * A put that fails after its entry may have become visible is settled by reading the entry back: our
+ * `commitInfo.txnId` there means the commit landed.
  */
 import { Data, Effect, Schedule } from "effect"
 import {
@@ -13,7 +15,7 @@ import {
 } from "../services/DeltaSink.ts"
 import { type Action, commitPath, serializeActions } from "./actions.ts"
 import { faultPoint } from "./fault-injection.ts"
-import { checkSupported, readSnapshot, refreshSnapshot } from "./log.ts"
+import { readCommit, readSnapshot, refreshSnapshot } from "./log.ts"
 import type { Snapshot } from "./snapshot.ts"
 import type { DeltaStorage } from "./storage.ts"
 
@@ -31,7 +33,13 @@ export interface CommitOptions {
   readonly maxAttempts: number
   /** First backoff delay. */
   readonly baseDelay?: number
+  /** The id written to `commitInfo.txnId`, by which this writer recognises its own commit after an ambiguous failure. */
+  readonly txnId?: string
 }
+
+/** Whether a commit's actions carry `commitInfo.txnId` equal to `txnId`. */
+export const ownCommitIn = (actions: ReadonlyArray<Action>, txnId: string | undefined): boolean =>
+  txnId !== undefined && actions.some((action) => "commitInfo" in action && action.commitInfo["txnId"] === txnId)
 
 /** Fails with ConcurrentStreamError when a winning commit carries a txn for one of our appIds. */
 const checkWinners = (
@@ -78,7 +86,19 @@ export const commitWithRetries = Effect.fnUntraced(function*(
     ))
     const created = yield* storage.putIfAbsent(commitPath(version), new TextEncoder().encode(text), {
       beforePublish: () => faultPoint("during-commit")
-    })
+    }).pipe(
+      // A failure after the entry became visible (the directory flush after the link, a lost reply from a store)
+      // is ambiguous: the entry at that version says whether the commit landed, and whose it is.
+      Effect.catch((error) =>
+        readCommit(storage, version).pipe(
+          Effect.flatMap((entry) => {
+            if (entry._tag === "None") return Effect.fail(error)
+            return Effect.succeed(ownCommitIn(entry.value, options.txnId))
+          }),
+          Effect.catch(() => Effect.fail(error))
+        )
+      )
+    )
     if (created) return { version, actions, base }
     // Lost the race: learn what the winners did before deciding.
     if (base === undefined) {
@@ -86,7 +106,6 @@ export const commitWithRetries = Effect.fnUntraced(function*(
       if (fresh._tag === "None") return yield* new CommitConflict({ version })
       yield* checkWinners(storage, txns, [{ version: 0, actions: [...fresh.value.txns.values()].map((txn) => ({ txn })) }])
       base = fresh.value
-      yield* checkSupported(storage, base)
       actions = yield* plan(base)
       return yield* new CommitConflict({ version })
     }
@@ -94,10 +113,8 @@ export const commitWithRetries = Effect.fnUntraced(function*(
     yield* checkWinners(storage, txns, newer)
     const changed = newer.some((commit) => commit.actions.some((a) => "protocol" in a || "metaData" in a))
     base = snapshot
-    if (changed) {
-      yield* checkSupported(storage, snapshot)
-      actions = yield* plan(snapshot)
-    }
+    // refreshSnapshot has already refused a protocol or feature this writer does not implement
+    if (changed) actions = yield* plan(snapshot)
     return yield* new CommitConflict({ version })
   })
   const schedule = Schedule.exponential(`${options.baseDelay ?? 20} millis`, 1.5).pipe(

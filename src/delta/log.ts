@@ -195,7 +195,10 @@ export const readSnapshot = Effect.fnUntraced(function*(storage: DeltaStorage) {
   return Option.some(snapshot)
 })
 
-/** A snapshot caught up with every commit after it, plus those commits' actions in order. */
+/**
+ * A snapshot caught up with every commit after it, plus those commits' actions in order. Fails with
+ * UnsupportedTableError when those commits moved the table to a protocol or feature this writer does not implement.
+ */
 export const refreshSnapshot = Effect.fnUntraced(function*(storage: DeltaStorage, snapshot: Snapshot) {
   const state = stateOf(snapshot)
   const newer: Array<{ readonly version: number; readonly actions: ReadonlyArray<Action> }> = []
@@ -207,5 +210,10 @@ export const refreshSnapshot = Effect.fnUntraced(function*(storage: DeltaStorage
     newer.push({ version: state.version, actions: actions.value })
   }
   const next = newer.length === 0 ? snapshot : yield* finish(storage, state)
+  // Another engine may have upgraded the protocol or turned on a feature since: a writer must never commit on a
+  // snapshot it would have refused to open.
+  if (newer.some((commit) => commit.actions.some((a) => "protocol" in a || "metaData" in a))) {
+    yield* checkSupported(storage, next)
+  }
   return { snapshot: next, newer }
 })

@@ -89,6 +89,9 @@ export const supportedReaderFeatures: ReadonlySet<string> = new Set(["timestampN
 /** Writer features this writer implements. */
 export const supportedWriterFeatures: ReadonlySet<string> = new Set(["timestampNtz", "appendOnly", "invariants"])
 
+/** The table property that lets txn actions expire (refused: the stream's positions live in them). */
+export const txnRetentionProperty = "delta.setTransactionRetentionDuration"
+
 /** Why this writer must not write a table with this protocol and metadata, or undefined when it may. */
 export const unsupportedReason = (protocol: Protocol, metadata: Metadata | undefined): string | undefined => {
   if (protocol.minReaderVersion > 3) return `reader version ${protocol.minReaderVersion} is above 3`
@@ -115,6 +118,14 @@ export const unsupportedReason = (protocol: Protocol, metadata: Metadata | undef
       return "invalid schemaString"
     }
     if (metadata.format.provider !== "parquet") return `data format ${metadata.format.provider} is not parquet`
+    // The txn actions are the stream's positions: once expired (another engine's log checkpoint drops them), a
+    // quiet partition would be read again from startingOffsets, duplicating or skipping records.
+    const retention = metadata.configuration[txnRetentionProperty]
+    if (retention !== undefined) {
+      return `${txnRetentionProperty}=${retention} lets the txn entries that record how far each partition was read ` +
+        `expire, so a quiet partition would be read again from startingOffsets; unset it (ALTER TABLE ... UNSET ` +
+        `TBLPROPERTIES ('${txnRetentionProperty}'))`
+    }
   }
   return undefined
 }

@@ -9,13 +9,14 @@ import {
   type AppendRequest,
   type CommitResult,
   ConcurrentStreamError,
+  ConcurrentTableChangeError,
   SchemaMismatchError
 } from "../services/DeltaSink.ts"
 import type { Action, Metadata, Protocol } from "./actions.ts"
 import { checkpointIntervalOf, cleanupExpiredLogs, defaultCheckpointInterval, isCheckpointDue, writeCheckpoint } from "./checkpoint.ts"
-import { commitWithRetries } from "./commit.ts"
+import { commitWithRetries, ownCommitIn } from "./commit.ts"
 import { faultPoint } from "./fault-injection.ts"
-import { readSnapshot, refreshSnapshot } from "./log.ts"
+import { readCommit, readSnapshot, refreshSnapshot } from "./log.ts"
 import { type Compression, defaultTargetFileSize } from "./parquet.ts"
 import { mergeSchema, validateSchema } from "./schema-merge.ts"
 import { arrowSchemaOf, deltaSchemaOf, type DeltaStructType, schemaStringOf, UnsupportedTypeError, usesTimestampNtz } from "./schema.ts"
@@ -125,19 +126,72 @@ const checkTxns = (storage: DeltaStorage, snapshot: Snapshot | undefined, reques
 }
 
 /**
+ * Fails with ConcurrentTableChangeError when a winning writer replaced the table (a new `metaData.id`) or changed
+ * its partition columns: the batch's files are laid out for the old table, and Delta's conflict rules forbid
+ * committing them on a changed one (a re-plan would add them with partition values that do not match their place).
+ */
+const checkLayout = (storage: DeltaStorage, planned: Snapshot | undefined, laidOut: Metadata, base: Snapshot) => {
+  const change = planned !== undefined && base.metadata.id !== planned.metadata.id
+    ? `metaData.id ${planned.metadata.id} -> ${base.metadata.id}: the table was replaced`
+    : base.metadata.partitionColumns.join("\u0000") !== laidOut.partitionColumns.join("\u0000")
+    ? `partition columns [${laidOut.partitionColumns.join(", ")}] -> [${base.metadata.partitionColumns.join(", ")}]`
+    : undefined
+  return change === undefined
+    ? Effect.void
+    : Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: base.version, change }))
+}
+
+/** How far back `findLanded` looks for an earlier attempt's commit (more than a commit's attempts can span). */
+const landedWindow = 64
+
+/**
+ * The commit an earlier attempt of this append (same `txnId`) already made, when its outcome was unknown (it
+ * failed after the log entry became visible): the table then holds exactly the txn versions this append would
+ * write, and one of the newest commits carries our `commitInfo.txnId`. Undefined otherwise.
+ */
+const findLanded = (storage: DeltaStorage, snapshot: Snapshot | undefined, request: AppendInput, txnId: string) =>
+  Effect.gen(function*() {
+    // an append that moves no position cannot be told from the table holding it already
+    if (snapshot === undefined || request.txns.every((txn) => txn.version === txn.expected)) return undefined
+    if (!request.txns.every((txn) => snapshot.txns.get(txn.appId)?.version === txn.version)) return undefined
+    for (let version = snapshot.version; version >= 0 && version > snapshot.version - landedWindow; version--) {
+      const actions = yield* readCommit(storage, version)
+      if (Option.isNone(actions)) break
+      if (!ownCommitIn(actions.value, txnId)) continue
+      const info = actions.value.find((action) => "commitInfo" in action)
+      const metrics = (info !== undefined && "commitInfo" in info ? info.commitInfo["operationMetrics"] : undefined) as
+        | Record<string, string>
+        | undefined
+      const result: CommitResult = {
+        version,
+        rows: Number(metrics?.["numOutputRows"] ?? 0),
+        files: actions.value.filter((action) => "add" in action).length,
+        bytes: Number(metrics?.["numOutputBytes"] ?? 0),
+        schemaChanged: version > 0 && actions.value.some((action) => "metaData" in action)
+      }
+      return { result, snapshot }
+    }
+    return undefined
+  })
+
+/**
  * Appends one batch as one commit. `known` is a snapshot from an earlier call (it is caught up, not re-read).
- * Returns what was committed and the snapshot after the commit.
+ * `txnId` (written to `commitInfo.txnId`) is reused by a retry of an append whose outcome was unknown, so the
+ * retry recognises the commit the first attempt made. Returns what was committed and the snapshot after it.
  */
 export const appendBatch = Effect.fnUntraced(function*(
   storage: DeltaStorage,
   request: AppendInput,
   options: WriterOptions = {},
-  known?: Snapshot
+  known?: Snapshot,
+  txnId: string = crypto.randomUUID()
 ) {
   const now = options.now ?? Date.now
   const snapshot = known === undefined
     ? Option.getOrUndefined(yield* readSnapshot(storage))
     : (yield* refreshSnapshot(storage, known)).snapshot
+  const landed = yield* findLanded(storage, snapshot, request, txnId)
+  if (landed !== undefined) return landed
   const incoming = yield* Effect.try({
     try: () => deltaSchemaOf(request.schema),
     catch: (error) => mismatch(storage, [error instanceof UnsupportedTypeError ? error.message : String(error)])
@@ -155,10 +209,10 @@ export const appendBatch = Effect.fnUntraced(function*(
   })
   faultPoint("after-parquet")
 
-  const txnId = crypto.randomUUID()
   let schemaChanged = first.metadataChanged && snapshot !== undefined
   const plan = (base: Snapshot | undefined) =>
     Effect.gen(function*() {
+      if (base !== snapshot && base !== undefined) yield* checkLayout(storage, snapshot, first.metadata, base)
       const table = base === snapshot ? first : yield* planTable(storage, base, incoming, request, now())
       if (base !== snapshot) {
         // Files were written with the first plan's column types; a concurrent change must not alter them.
@@ -190,7 +244,8 @@ export const appendBatch = Effect.fnUntraced(function*(
       return actions
     })
   const committed = yield* commitWithRetries(storage, snapshot, request.txns, plan, {
-    maxAttempts: options.maxCommitAttempts ?? 16
+    maxAttempts: options.maxCommitAttempts ?? 16,
+    txnId
   })
   faultPoint("after-commit")
 

@@ -1,16 +1,31 @@
 /**
  * VACUUM, dry run: the files under a table that its snapshot does not reference (left by batches that crashed
- * before their commit, or by files removed long ago). Hidden paths (`_delta_log`, `.tmp` files, anything
- * starting with `_` or `.`) are never candidates. Nothing is deleted.
+ * before their commit, or by files removed long ago), and the temp files a crash left behind mid-write (a log
+ * entry, a log checkpoint or a data file, named `.<name>.<uuid>.tmp`, in `_delta_log` or a data directory). Other
+ * hidden paths (anything else starting with `_` or `.`) are never candidates. Nothing is deleted.
  */
 import { Effect, Option } from "effect"
 import { readSnapshot } from "./log.ts"
 import { decodeAddPath } from "./partition.ts"
 import type { DeltaStorage, FileInfo } from "./storage.ts"
 
-const hidden = (path: string) => path.split("/").some((part) => part.startsWith("_") || part.startsWith("."))
+const hidden = (part: string) => part.startsWith("_") || part.startsWith(".")
 
-/** Files no snapshot file or unexpired tombstone references, older than `olderThan` (ms since epoch; default now). */
+/** The name `writeFlushedTemp` gives the temp file of `<name>`: `.<name>.<uuid>.tmp`. */
+const tempName = /^\..+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/
+
+/** Whether `path` is a temp file of this writer's, in `_delta_log` or a data directory. */
+export const isLeftoverTemp = (path: string): boolean => {
+  const parts = path.split("/")
+  const directories = parts.slice(0, -1)
+  return tempName.test(parts[parts.length - 1]!) &&
+    directories.every((part, i) => !hidden(part) || (i === 0 && part === "_delta_log" && directories.length === 1))
+}
+
+/**
+ * Files no snapshot file or unexpired tombstone references, and leftover temp files, older than `olderThan` (ms
+ * since epoch; default now).
+ */
 export const vacuumDryRun = Effect.fnUntraced(function*(storage: DeltaStorage, olderThan: number = Date.now()) {
   const snapshot = yield* readSnapshot(storage)
   const referenced = new Set<string>()
@@ -20,6 +35,7 @@ export const vacuumDryRun = Effect.fnUntraced(function*(storage: DeltaStorage, o
   }
   const files = yield* storage.list("", { recursive: true })
   return files.filter((file: FileInfo) =>
-    !hidden(file.path) && !referenced.has(file.path) && file.modificationTime <= olderThan
+    file.modificationTime <= olderThan &&
+    (isLeftoverTemp(file.path) || (!file.path.split("/").some(hidden) && !referenced.has(file.path)))
   )
 })

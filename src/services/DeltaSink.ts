@@ -93,6 +93,21 @@ export class UnsupportedTableError extends Schema.TaggedError<UnsupportedTableEr
   }
 }
 
+/**
+ * While this writer committed a batch, another writer replaced the table or changed its partitioning: the batch's
+ * files are laid out for the table as it was, so nothing was committed. Fatal: check the other writer, then restart.
+ */
+export class ConcurrentTableChangeError extends Schema.TaggedError<ConcurrentTableChangeError>()("ConcurrentTableChangeError", {
+  table: Schema.String,
+  /** The table version the change was seen at. */
+  version: Schema.Number,
+  change: Schema.String
+}) {
+  override get message() {
+    return `table ${this.table} was changed by another writer by version ${this.version} (${this.change}) while this batch was being committed; nothing was committed: check that writer, then restart the stream`
+  }
+}
+
 /** Storage failed (I/O, permissions, a corrupt log). `transient` says whether a retry may help. */
 export class DeltaStorageError extends Schema.TaggedError<DeltaStorageError>()("DeltaStorageError", {
   table: Schema.String,
@@ -109,7 +124,7 @@ export class DeltaStorageError extends Schema.TaggedError<DeltaStorageError>()("
 export type DeltaReadError = DeltaStorageError | UnsupportedTableError
 
 /** Errors of appending to a table. */
-export type DeltaAppendError = DeltaReadError | SchemaMismatchError | ConcurrentStreamError
+export type DeltaAppendError = DeltaReadError | SchemaMismatchError | ConcurrentStreamError | ConcurrentTableChangeError
 
 /** Writes and inspects Delta tables. */
 export class DeltaSink extends Context.Service<DeltaSink, {

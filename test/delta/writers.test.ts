@@ -175,9 +175,12 @@ describe("crashes", () => {
         assert.strictEqual(read.numRows, committed ? 40 : 30)
         assert.strictEqual(read.txn["crash-0"], committed ? 40 : 30)
         const orphans = yield* vacuumDryRun(FilesystemSink.localStorage(location))
-        assert.strictEqual(orphans.length, fault === "after-parquet" || fault === "during-commit" ? 1 : 0)
+        const dataOrphans = orphans.filter((file) => !file.path.startsWith("_delta_log/"))
+        assert.strictEqual(dataOrphans.length, fault === "after-parquet" || fault === "during-commit" ? 1 : 0)
         const leftovers = fs.readdirSync(path.join(location, "_delta_log")).filter((f) => f.endsWith(".tmp"))
-        assert.isAtMost(leftovers.length, 1)
+        assert.strictEqual(leftovers.length, fault === "during-commit" ? 1 : 0)
+        // the log entry's temp file the kill left behind is a vacuum candidate too
+        assert.deepStrictEqual(orphans.filter((file) => file.path.startsWith("_delta_log/")).map((file) => file.path), leftovers.map((f) => `_delta_log/${f}`))
         // The stream restarts from the table's txn version and carries on.
         const resume = run(location, committed ? 4 : 3, committed ? 40 : 30)
         assert.strictEqual(resume.status, 0, resume.stderr)
@@ -220,5 +223,49 @@ describe("durability of names on the local filesystem", () => {
       // the log directory is flushed after the link, not only the temp file before it
       const logFlush = flushed.lastIndexOf(path.join(location, "_delta_log"))
       assert.isAbove(logFlush, flushed.findIndex((p) => p.includes("00000000000000000000.json")))
+    }))
+
+  it.live("directories created for a commit or a data file are flushed into their parents before the name is published", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const location = path.join(root, "t")
+      const storage = FilesystemSink.localStorage(location, "durable-dirs")
+      const opened = new Map<number, string>()
+      const flushed: Array<string> = []
+      const links: Array<number> = []
+      const openSync = fsModule.openSync
+      const fsyncSync = fsModule.fsyncSync
+      const linkSync = fsModule.linkSync
+      const open = vi.spyOn(fsModule, "openSync").mockImplementation(((...args: Parameters<typeof fs.openSync>) => {
+        const fd = openSync(...args)
+        opened.set(fd, String(args[0]))
+        return fd
+      }) as typeof fs.openSync)
+      const fsync = vi.spyOn(fsModule, "fsyncSync").mockImplementation((fd: number) => {
+        flushed.push(opened.get(fd) ?? `fd ${fd}`)
+        fsyncSync(fd)
+      })
+      const link = vi.spyOn(fsModule, "linkSync").mockImplementation((from, to) => {
+        links.push(flushed.length)
+        linkSync(from, to)
+      })
+      syncBuiltinESMExports()
+      try {
+        yield* storage.putIfAbsent("_delta_log/00000000000000000000.json", new TextEncoder().encode("{}\n"))
+        yield* storage.write("a=1/b=2/part-00000.parquet", new Uint8Array([1, 2, 3]))
+      } finally {
+        open.mockRestore()
+        fsync.mockRestore()
+        link.mockRestore()
+        syncBuiltinESMExports()
+      }
+      // `t` and `t/_delta_log` were created for the commit: their parents are flushed before the link
+      const beforeLink = flushed.slice(0, links[0])
+      assert.include(beforeLink, root)
+      assert.include(beforeLink, location)
+      // `a=1` and `a=1/b=2` were created for the data file: `t` and `a=1` are flushed (before its rename)
+      const forData = flushed.slice(links[0])
+      assert.include(forData, location)
+      assert.include(forData, path.join(location, "a=1"))
     }))
 })

@@ -308,7 +308,7 @@ export const services = (args: ReadonlyArray<string>, env: Record<string, string
 export const vacuumDryRun = async (table: string): Promise<Array<string>> => {
   const result = await runToEnd(["vacuum", "--table", table, "--dry-run"])
   assert.strictEqual(result.status, 0, result.stderr)
-  return result.stdout.split("\n").filter((line) => line.startsWith("would delete ")).map((line) => line.slice("would delete ".length).replace(/ \(\d+ bytes\)$/, ""))
+  return result.stdout.split("\n").filter((line) => line.startsWith("would delete ")).map((line) => line.slice("would delete ".length).replace(/ \(\d+ bytes[^)]*\)$/, ""))
 }
 
 /** Parquet files under a table directory (not in the log), relative to the table. */
