@@ -16,14 +16,16 @@
 import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type { Consumer, EachBatchPayload, Kafka, LogEntry } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import type {
-  ConsumeRequest,
-  KafkaAuthError,
-  KafkaRecord,
-  KafkaSourceError,
-  KafkaUnavailableError,
-  PartitionOffsets,
-  SourceEvent
+import type { FailedBatchRecord } from "./kafkajs-fast-records.ts"
+import {
+  type ConsumeRequest,
+  type KafkaAuthError,
+  KafkaDecompressionError,
+  type KafkaRecord,
+  type KafkaSourceError,
+  type KafkaUnavailableError,
+  type PartitionOffsets,
+  type SourceEvent
 } from "../../src/services/KafkaSource.ts"
 
 /** What the buffer between kafkajs and the stream's reader holds, reported on every change. */
@@ -74,7 +76,8 @@ export interface ConsumeContext {
   readonly groupIdPrefix: string
   readonly retries: number
   readonly offsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaSourceError>
-  readonly fail: (error: unknown) => KafkaAuthError | KafkaUnavailableError
+  /** Maps a kafkajs failure to a typed error; `topic` names the topic being consumed. */
+  readonly fail: (error: unknown, topic?: string) => KafkaAuthError | KafkaUnavailableError | KafkaDecompressionError
   /** Subscribes to kafkajs log entries; returns the unsubscribe. */
   readonly onLog: (listener: (entry: LogEntry) => void) => () => void
   readonly tuning: ConsumeTuning
@@ -271,6 +274,11 @@ export const consumeStream = (
       }
       const records: Array<KafkaRecord> = []
       for (const message of batch.messages) {
+        const failure = (message as Partial<FailedBatchRecord>).decompressionFailure
+        if (failure !== undefined) {
+          failWith(new KafkaDecompressionError({ topic, partition, offset: Number(failure.firstOffset), codec: failure.codec, reason: failure.reason }))
+          return
+        }
         const offset = Number(message.offset)
         if (offset < from) continue
         // kafkajs's Buffers are Uint8Arrays already (views of the fetch response): handed on as they are, rather
@@ -320,7 +328,7 @@ export const consumeStream = (
     consumer = created
     created.on(created.events.GROUP_JOIN, (event) => onJoin(event.payload.memberAssignment[topic] ?? []))
     created.on(created.events.END_BATCH_PROCESS, (event) => onFilteredBatch(event.payload))
-    created.on(created.events.CRASH, (event) => failWith(context.fail(event.payload.error)))
+    created.on(created.events.CRASH, (event) => failWith(context.fail(event.payload.error, topic)))
     const unlisten = context.onLog((entry) => {
       const log = entry.log as { message: string; topic?: unknown; partition?: unknown; groupId?: unknown }
       if (log.groupId === groupId && log.topic === topic && typeof log.partition === "number" &&
@@ -345,7 +353,7 @@ export const consumeStream = (
             throw error
           }
         },
-        catch: context.fail
+        catch: (error) => context.fail(error, topic)
       }),
       () =>
         Effect.promise(() => {

@@ -99,8 +99,28 @@ export class TopicNotFoundError extends Schema.TaggedError<TopicNotFoundError>()
   }
 }
 
+/**
+ * A record batch cannot be decompressed: its data is corrupt, or its codec is one the source cannot read. Fatal:
+ * fetching it again gives the same bytes. `partition` and `offset` (the batch's first offset) are absent only when
+ * the client could not say which batch it was.
+ */
+export class KafkaDecompressionError extends Schema.TaggedError<KafkaDecompressionError>()("KafkaDecompressionError", {
+  topic: Schema.String,
+  partition: Schema.optional(Schema.Number),
+  offset: Schema.optional(Schema.Number),
+  codec: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    const where = this.partition === undefined
+      ? `topic ${this.topic}`
+      : `${this.topic} partition ${this.partition}${this.offset === undefined ? "" : ` offset ${this.offset}`}`
+    return `cannot decompress the ${this.codec} record batch at ${where}: ${this.reason}; kafka-delta reads uncompressed, gzip, snappy, lz4 and zstd batches: check the producers' compression.type, or start the stream past a corrupt batch`
+  }
+}
+
 /** Errors the source can fail with. */
-export type KafkaSourceError = KafkaUnavailableError | KafkaAuthError | TopicNotFoundError
+export type KafkaSourceError = KafkaUnavailableError | KafkaAuthError | TopicNotFoundError | KafkaDecompressionError
 
 /** Reads a topic's partitions from given offsets. */
 export class KafkaSource extends Context.Service<KafkaSource, {

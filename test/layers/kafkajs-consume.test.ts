@@ -4,11 +4,14 @@
  * no events for revoked partitions after a rejoin, batches of only transaction markers, and crashes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Stream } from "effect"
+import { Cause, Effect, Fiber, Queue, Stream } from "effect"
 import type { Kafka } from "kafkajs"
+import { createRequire } from "node:module"
 import { type BufferState, type ConsumeContext, consumeStream } from "../../layers/kafka/kafkajs-consume.ts"
+import { makeRecordBatchDecoder } from "../../layers/kafka/kafkajs-fast-records.ts"
 import {
   type ConsumeRequest,
+  KafkaDecompressionError,
   KafkaUnavailableError,
   type PartitionOffsets,
   type SourceEvent
@@ -70,13 +73,16 @@ class FakeConsumer {
     this.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: { [topic]: partitions } } })
   }
   /** One fetch of `offsets` from `partition` (the batch's last offset may lie beyond the last record). */
-  deliver(partition: number, offsets: ReadonlyArray<number>, highWatermark: number, lastOffset?: number) {
-    const messages = offsets.map((offset) => ({
-      offset: String(offset),
-      timestamp: "1700000000000",
-      key: null,
-      value: Buffer.from(`v${offset}`)
-    }))
+  deliver(partition: number, offsets: ReadonlyArray<number>, highWatermark: number, lastOffset?: number, extra: ReadonlyArray<object> = []) {
+    const messages = [
+      ...offsets.map((offset) => ({
+        offset: String(offset),
+        timestamp: "1700000000000",
+        key: null,
+        value: Buffer.from(`v${offset}`)
+      })),
+      ...extra
+    ]
     const batch = {
       topic,
       partition,
@@ -258,5 +264,39 @@ describe("kafkajs consume loop (unit, scripted consumer)", () => {
       const exit = yield* Fiber.await(r.fiber)
       assert.strictEqual(exit._tag, "Failure")
       assert.include(String(exit._tag === "Failure" ? exit.cause : ""), "ECONNREFUSED")
+    }))
+
+  it.live("a batch that could not be decompressed fails the stream with KafkaDecompressionError naming where", () =>
+    Effect.gen(function*() {
+      // the record kafka-delta's record-batch decoder puts in place of a corrupt snappy batch at offsets 12..14
+      const require = createRequire(import.meta.url)
+      const { RecordBatch } = require(require.resolve("kafkajs/src/protocol/recordBatch/v0/index.js"))
+      const Decoder = require(require.resolve("kafkajs/src/protocol/decoder.js"))
+      const Long = require(require.resolve("kafkajs/src/utils/long.js"))
+      const encoded = yield* Effect.promise(() =>
+        RecordBatch({
+          compression: 0,
+          firstOffset: Long.fromValue("12"),
+          firstTimestamp: Long.fromValue("1700000000000"),
+          maxTimestamp: Long.fromValue("1700000000000"),
+          lastOffsetDelta: 2,
+          records: []
+        })
+      )
+      const bytes = Buffer.from((encoded as { buffer: Buffer }).buffer)
+      bytes.writeInt16BE(2, 21) // says snappy, holds no snappy data
+      bytes.writeInt32BE(3, 57) // three records
+      const { records } = yield* Effect.promise(() => makeRecordBatchDecoder()(new Decoder(bytes)) as Promise<{ records: Array<object> }>)
+      const h = harness([{ partition: 3, earliest: 0, latest: 15 }], [3])
+      const r = yield* reader(h, { topic, start: new Map([[3, 10]]), otherwise: "earliest" })
+      yield* Effect.promise(() => h.consumer.deliver(3, [10, 11], 15, 14, records))
+      const exit = yield* Fiber.await(r.fiber)
+      assert.strictEqual(exit._tag, "Failure")
+      const error = exit._tag === "Failure" ? Cause.squash(exit.cause) : undefined
+      assert.instanceOf(error, KafkaDecompressionError)
+      const typed = error as KafkaDecompressionError
+      assert.deepStrictEqual([typed.topic, typed.partition, typed.offset, typed.codec], [topic, 3, 12, "snappy"])
+      assert.match(typed.message, /^cannot decompress the snappy record batch at orders partition 3 offset 12: .+; kafka-delta reads uncompressed, gzip, snappy, lz4 and zstd batches/)
+      assert.notInclude(typed.message, "\n")
     }))
 })
