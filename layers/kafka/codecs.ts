@@ -14,6 +14,7 @@
  * typed, fatal error with the batch's topic, partition and offset.
  */
 import { compressFrame, decompressFrame } from "lz4-napi"
+import { createRequire } from "node:module"
 import { promisify } from "node:util"
 import * as Zlib from "node:zlib"
 import { compress as snappyCompress, uncompress as snappyUncompress } from "snappy"
@@ -127,7 +128,15 @@ export const kafkajsCodecs: Readonly<Record<1 | 2 | 3 | 4, KafkajsCodec>> = {
   }
 }
 
-/** Puts these codecs into kafkajs's `CompressionCodecs` registry (the one its record decoders look codecs up in). */
-export const registerKafkajsCodecs = (registry: Record<number, () => unknown>): void => {
-  for (const [id, codec] of Object.entries(kafkajsCodecs)) registry[Number(id)] = () => codec
+/**
+ * Puts these codecs into kafkajs's `CompressionCodecs` registry, the one its record decoders look codecs up in.
+ * Taken from kafkajs's compression module rather than its index: Node's ESM import of the CommonJS index does not
+ * see that export, and loading the index here would load kafkajs's fetch path before the fast decoder is installed.
+ */
+export const registerKafkajsCodecs = (): void => {
+  const require = createRequire(import.meta.url)
+  const { Codecs } = require(require.resolve("kafkajs/src/protocol/message/compression/index.js")) as {
+    Codecs: Record<number, () => unknown>
+  }
+  for (const [id, codec] of Object.entries(kafkajsCodecs)) Codecs[Number(id)] = () => codec
 }

@@ -8,7 +8,7 @@
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 // before kafkajs: replaces two of its internals on the fetch path while they are not loaded yet (see the module)
 import { installed, kafkajsVersion, notInstalledWarning } from "./kafkajs-fast-records.ts"
-import { type Admin, CompressionCodecs, Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from "kafkajs"
+import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from "kafkajs"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
 import {
@@ -25,7 +25,7 @@ import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkaj
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
 
 // kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
-registerKafkajsCodecs(CompressionCodecs as unknown as Record<number, () => unknown>)
+registerKafkajsCodecs()
 
 /** How to reach and read the brokers. */
 export interface KafkajsSourceOptions extends ConsumeTuning {
