@@ -10,6 +10,8 @@
  *   start on OFFSET_OUT_OF_RANGE. We keep the next offset per partition, seek to it after each join, drop
  *   records below it, and treat a jump forward as a question for the broker: if our position is now below the
  *   log start, that is an `OffsetOutOfRange` event, otherwise just a gap (compaction, transaction markers).
+ *   When kafkajs reports an offset out of range and our position is beyond the log's end, the log was
+ *   truncated under us: that is an `OffsetOutOfRange` event with `logEnd`, and we keep our position.
  * - Rebalances: every queued event carries its partition's assignment generation; the stream drops events
  *   of partitions revoked since they were queued.
  */
@@ -91,7 +93,8 @@ interface Tagged {
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-const nextOffsetOf = (event: SourceEvent): number => event._tag === "RecordsFetched" ? event.nextOffset : event.earliest
+const nextOffsetOf = (event: SourceEvent): number =>
+  event._tag === "RecordsFetched" ? event.nextOffset : event.logEnd === undefined ? event.earliest : event.requested
 
 /** The stream of `request`, on a new consumer that lives as long as the stream. */
 export const consumeStream = (
@@ -180,7 +183,13 @@ export const consumeStream = (
       }
     })
 
-    // Our position is behind a jump in offsets: either a gap, or the log start moved past us.
+    /** The position at which a truncated log was last reported, per partition (reported once, not per refetch). */
+    const truncationReported = new Map<number, number>()
+
+    // Our position is behind a jump in offsets (a gap, or the log start moved past us), or kafkajs was told it
+    // is out of range: below the log start, or beyond a log that was truncated under us (an unclean leader
+    // election), where kafkajs silently starts over from the log start and only our filter keeps the records
+    // below our position out.
     const checkLogStart = async (partition: number): Promise<void> => {
       const exit = await runPromise(context.offsets(topic))
       if (exit._tag === "Failure") {
@@ -193,6 +202,9 @@ export const consumeStream = (
       if (requested < range.earliest) {
         position.set(partition, range.earliest)
         emit(partition, [{ _tag: "OffsetOutOfRange", topic, partition, requested, earliest: range.earliest }])
+      } else if (requested > range.latest && truncationReported.get(partition) !== requested) {
+        truncationReported.set(partition, requested)
+        emit(partition, [{ _tag: "OffsetOutOfRange", topic, partition, requested, earliest: range.earliest, logEnd: range.latest }])
       }
     }
 

@@ -38,6 +38,9 @@ export interface RecordsFetched {
 /**
  * The requested position is below the partition's log start (retention deleted unread records), or the
  * partition vanished. The source moves on from `earliest`; the pipeline decides whether that is allowed.
+ * With `logEnd` set, the position is instead beyond the log's end while reading (the log was truncated under
+ * the reader, as by an unclean leader election): the source keeps its position and reads on from it once the log
+ * reaches it, so records written at offsets below it after the truncation are never read.
  */
 export interface OffsetOutOfRange {
   readonly _tag: "OffsetOutOfRange"
@@ -45,6 +48,8 @@ export interface OffsetOutOfRange {
   readonly partition: number
   readonly requested: number
   readonly earliest: number
+  /** The log's end offset, when the requested position lies beyond it (a truncated log). */
+  readonly logEnd?: number
 }
 
 /** What the source stream emits. */

@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Fiber, Queue, Stream } from "effect"
-import type { Kafka } from "kafkajs"
+import type { Kafka, LogEntry } from "kafkajs"
 import { createRequire } from "node:module"
 import { type BufferState, type ConsumeContext, consumeStream } from "../../layers/kafka/kafkajs-consume.ts"
 import { makeRecordBatchDecoder } from "../../layers/kafka/kafkajs-fast-records.ts"
@@ -29,6 +29,8 @@ class FakeConsumer {
   disconnected = false
   /** The fetch wait the consumer was created with. */
   maxWaitTimeInMs: number | undefined
+  /** The consumer group the consumer was created with. */
+  groupId: string | undefined
   private readonly listeners = new Map<string, Array<(event: unknown) => void>>()
   private eachBatch: ((payload: unknown) => Promise<void>) | undefined
 
@@ -100,15 +102,19 @@ interface Harness {
   readonly ranges: Array<PartitionOffsets>
   readonly states: Array<BufferState>
   readonly context: ConsumeContext
+  /** Plays a kafkajs log line. */
+  readonly log: (message: string, extra: Record<string, unknown>) => void
 }
 
 const harness = (ranges: Array<PartitionOffsets>, assignment: ReadonlyArray<number>, queueCapacity = 8): Harness => {
   const consumer = new FakeConsumer(assignment)
   const states: Array<BufferState> = []
+  const logListeners: Array<(entry: LogEntry) => void> = []
   const context: ConsumeContext = {
     kafka: {
-      consumer: (config: { maxWaitTimeInMs?: number }) => {
+      consumer: (config: { maxWaitTimeInMs?: number; groupId: string }) => {
         consumer.maxWaitTimeInMs = config.maxWaitTimeInMs
+        consumer.groupId = config.groupId
         return consumer
       }
     } as unknown as Kafka,
@@ -117,10 +123,18 @@ const harness = (ranges: Array<PartitionOffsets>, assignment: ReadonlyArray<numb
     retries: 0,
     offsets: () => Effect.sync(() => ranges.map((range) => ({ ...range }))),
     fail: (error) => new KafkaUnavailableError({ brokers: "fake:9092", reason: String((error as Error).message) }),
-    onLog: () => () => undefined,
+    onLog: (listener) => {
+      logListeners.push(listener)
+      return () => undefined
+    },
     tuning: { queueCapacity, onBuffer: (state) => states.push(state) }
   }
-  return { consumer, ranges, states, context }
+  const log = (message: string, extra: Record<string, unknown>) => {
+    for (const listener of logListeners) {
+      listener({ namespace: "Consumer", level: 4, label: "INFO", log: { message, timestamp: "", logger: "kafkajs", ...extra } })
+    }
+  }
+  return { consumer, ranges, states, context, log }
 }
 
 /** Runs the stream, reading one event per permit given with `allow`. */
@@ -264,6 +278,31 @@ describe("kafkajs consume loop (unit, scripted consumer)", () => {
       const exit = yield* Fiber.await(r.fiber)
       assert.strictEqual(exit._tag, "Failure")
       assert.include(String(exit._tag === "Failure" ? exit.cause : ""), "ECONNREFUSED")
+    }))
+
+  it.live("a log truncated below our position mid-run (unclean leader election) is OffsetOutOfRange, reported once", () =>
+    Effect.gen(function*() {
+      const h = harness([{ partition: 0, earliest: 0, latest: 10 }], [0])
+      const r = yield* reader(h, { topic, start: new Map([[0, 0]]), otherwise: "earliest" })
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10))
+      yield* r.allow(1)
+      // the new leader's log ends at 6; kafkajs is told our offset 10 is out of range and starts over from 0
+      h.ranges[0] = { partition: 0, earliest: 0, latest: 6 }
+      const outOfRange = { topic, partition: 0, groupId: h.consumer.groupId }
+      h.log("Offset out of range, resetting to default offset", outOfRange)
+      yield* Effect.sleep("20 millis")
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5], 6))
+      h.log("Offset out of range, resetting to default offset", outOfRange) // again after the seek back to 10
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5], 6))
+      yield* r.allow(3)
+      assert.deepStrictEqual(r.seen.slice(1), [{ _tag: "OffsetOutOfRange", topic, partition: 0, requested: 10, earliest: 0, logEnd: 6 }])
+      assert.deepStrictEqual(h.consumer.seeks.slice(-1), [[0, 10]])
+      // the log grows past our position: reading goes on from it
+      h.ranges[0] = { partition: 0, earliest: 0, latest: 12 }
+      yield* Effect.promise(() => h.consumer.deliver(0, [10, 11], 12))
+      yield* r.allow(1)
+      assert.deepStrictEqual(offsetsOf(r.seen, 0), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+      yield* Fiber.interrupt(r.fiber)
     }))
 
   it.live("a batch that could not be decompressed fails the stream with KafkaDecompressionError naming where", () =>
