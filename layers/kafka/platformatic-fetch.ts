@@ -24,8 +24,8 @@ import type {
 export interface FetchContext {
   readonly client: Consumer
   readonly offsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaSourceError>
-  /** The topic's id and each partition's leader and leader epoch. */
-  readonly layout: (topic: string) => Effect.Effect<TopicLayout, KafkaSourceError>
+  /** The topic's id and each partition's leader and leader epoch; `refresh` asks the brokers, not the cache. */
+  readonly layout: (topic: string, refresh?: boolean) => Effect.Effect<TopicLayout, KafkaSourceError>
   readonly fail: (error: unknown) => KafkaSourceError
   readonly maxBytes: number
   readonly maxBytesPerPartition: number
@@ -165,9 +165,13 @@ export const fetchStream = (context: FetchContext, request: ConsumeRequest): Str
         catch: context.fail
       })
 
+    // set when a partition's fetch failed in a way new metadata may fix (leadership moved, a stale epoch)
+    let refresh = false
+
     const round = Effect.gen(function*() {
       if (startEvents.length > 0) return startEvents.splice(0)
-      const layout = yield* context.layout(topic)
+      const layout = yield* context.layout(topic, refresh)
+      refresh = false
       yield* addPartitions(layout)
       const byLeader = new Map<number, Array<{ partition: number; leaderEpoch: number }>>()
       for (const p of layout.partitions) {
@@ -184,6 +188,7 @@ export const fetchStream = (context: FetchContext, request: ConsumeRequest): Str
         concurrency: "unbounded"
       })
       const events: Array<SourceEvent> = []
+      let answeredAtOnce = false
       for (const response of responses) {
         for (const part of response.responses.flatMap((t) => t.partitions)) {
           const partition = part.partitionIndex
@@ -191,15 +196,23 @@ export const fetchStream = (context: FetchContext, request: ConsumeRequest): Str
           if (from === undefined) continue
           if (isOutOfRange(part.errorCode)) {
             events.push(...(yield* outOfRange(partition)))
+            answeredAtOnce = true
             continue
           }
-          if (part.errorCode !== 0) continue // leadership moved and the like: the next round asks again
+          if (part.errorCode !== 0) {
+            refresh = true // leadership moved and the like: the next round asks the brokers again
+            answeredAtOnce = true
+            continue
+          }
           const { records, nextOffset } = recordsOf(part.records ?? [], from, part.abortedTransactions)
           if (nextOffset === undefined || nextOffset <= from) continue
           position.set(partition, nextOffset)
           events.push({ _tag: "RecordsFetched", topic, partition, records, nextOffset, highWatermark: Number(part.highWatermark) })
         }
       }
+      // an error answers without the broker's wait: do not ask again at once (a truncated log stays out of range
+      // until it grows past our position)
+      if (events.length === 0 && answeredAtOnce) yield* Effect.sleep("100 millis")
       return events
     })
     return Stream.fromIterableEffectRepeat(round)

@@ -7,7 +7,7 @@
 import { Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
-import { ConfigFileError } from "../../src/services/Config.ts"
+import { Config, ConfigFileError } from "../../src/services/Config.ts"
 import {
   KafkaAuthError,
   KafkaDecompressionError,
@@ -17,6 +17,7 @@ import {
   type PartitionOffsets,
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
+import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
 
 /** How to reach and read the brokers. */
@@ -159,8 +160,8 @@ export const make = Effect.fnUntraced(function*(
   // connects and authenticates now, so bad credentials fail the layer rather than the first read
   yield* Effect.tryPromise({ try: () => client.metadata({ topics: [] }), catch: (error) => fail(error) })
 
-  const layout = (topic: string): Effect.Effect<TopicLayout, KafkaSourceError> =>
-    Effect.tryPromise({ try: () => client.metadata({ topics: [topic] }), catch: (error) => fail(error, topic) }).pipe(
+  const layout = (topic: string, refresh = false): Effect.Effect<TopicLayout, KafkaSourceError> =>
+    Effect.tryPromise({ try: () => client.metadata({ topics: [topic], forceUpdate: refresh }), catch: (error) => fail(error, topic) }).pipe(
       Effect.flatMap((metadata) => {
         const entry = metadata.topics.get(topic)
         if (entry === undefined) return Effect.fail(new TopicNotFoundError({ topic, brokers: brokersText }))
@@ -205,3 +206,31 @@ export const make = Effect.fnUntraced(function*(
 /** The KafkaSource layer for explicit options. */
 export const layer = (options: PlatformaticSourceOptions): Layer.Layer<KafkaSource, KafkaSourceError | ConfigFileError> =>
   Layer.effect(KafkaSource, make(options))
+
+/** The options the job's `kafka` section and its secrets describe. */
+export const optionsFromConfig: Effect.Effect<
+  PlatformaticSourceOptions,
+  SecretNotFoundError | SecretReadError,
+  Config | Secrets
+> = Effect.gen(function*() {
+  const job = yield* Config
+  const secrets = yield* Secrets
+  const kafka = job.kafka
+  const username = kafka.username == null ? undefined : Redacted.value(yield* secrets.get(job.secrets.scope, kafka.username.secret))
+  const password = kafka.password == null ? undefined : yield* secrets.get(job.secrets.scope, kafka.password.secret)
+  return {
+    brokers: kafka.bootstrapServers,
+    securityProtocol: kafka.securityProtocol,
+    saslMechanism: kafka.saslMechanism,
+    username,
+    password,
+    caFile: kafka.caFile ?? undefined
+  }
+})
+
+/** The KafkaSource layer for the job's `kafka` section, credentials read through Secrets. */
+export const layerConfig: Layer.Layer<
+  KafkaSource,
+  KafkaSourceError | ConfigFileError | SecretNotFoundError | SecretReadError,
+  Config | Secrets
+> = Layer.effect(KafkaSource, Effect.flatMap(optionsFromConfig, make))

@@ -7,12 +7,15 @@
  * test/integration/compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
 import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, beforeEach } from "vitest"
+import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import * as MemorySecrets from "../../layers/secrets/memory.ts"
+import { KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
+import { testJob } from "../layers/support/job.ts"
 import { closedPort } from "../support/closed-port.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
 
@@ -167,6 +170,28 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
           }))
       }))
   }
+
+  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
+    Effect.gen(function*() {
+      const topic = yield* makeTopic(2, 3)
+      const job = testJob({
+        kafka: {
+          bootstrapServers: env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "SCRAM-SHA-512",
+          username: { secret: "kafka-api-key" },
+          password: { secret: "kafka-api-secret" },
+          caFile: env.kafkaCaFile,
+          topicPrefix: "",
+          groupIdPrefix: "kd-it-config"
+        }
+      })
+      const secrets = { "test-scope": { "kafka-api-key": env.kafkaScramUser, "kafka-api-secret": env.kafkaScramPassword } }
+      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
+        Effect.provide(PlatformaticSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
+      )
+      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
+    }))
 
   it.live("a wrong password fails fast with KafkaAuthError naming user and mechanism, without the secret", () =>
     Effect.gen(function*() {

@@ -1,11 +1,14 @@
 /**
  * The record-batch reading of the @platformatic/kafka layer (layers/kafka/platformatic-fetch.ts), without a
  * broker: offsets and timestamps from batch bases and deltas, records below the position left out, control
- * batches and aborted transactions skipped as a read-committed Java consumer skips them.
+ * batches and aborted transactions skipped as a read-committed Java consumer skips them; and the fetch loop
+ * against a scripted client: positions, a log start that moved past us, a log truncated below our position.
  */
-import type { RecordsBatch } from "@platformatic/kafka"
+import type { Consumer, RecordsBatch } from "@platformatic/kafka"
+import { Effect, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { recordsOf } from "../../layers/kafka/platformatic-fetch.ts"
+import { type FetchContext, fetchStream, recordsOf } from "../../layers/kafka/platformatic-fetch.ts"
+import { KafkaUnavailableError, type PartitionOffsets, type SourceEvent } from "../../src/services/KafkaSource.ts"
 
 const batch = (
   firstOffset: number,
@@ -69,5 +72,81 @@ describe("@platformatic/kafka record batches", () => {
 
   it("an empty fetch does not move the position", () => {
     expect(recordsOf([], 5, null)).toEqual({ records: [], nextOffset: undefined })
+  })
+})
+
+/** A client whose partition 0 answers from `log` (offsets `earliest`..`latest - 1`), or OFFSET_OUT_OF_RANGE. */
+const scripted = (log: { earliest: number; latest: number }, onFetch: (count: number) => void = () => undefined) => {
+  const fetched: Array<number> = []
+  const client = {
+    fetch: async (options: { topics: Array<{ partitions: Array<{ partition: number; fetchOffset: bigint }> }> }) => {
+      const from = Number(options.topics[0]!.partitions[0]!.fetchOffset)
+      fetched.push(from)
+      onFetch(fetched.length)
+      const outOfRange = from < log.earliest || from > log.latest
+      const values = outOfRange ? [] : Array.from({ length: log.latest - from }, (_, i) => `v${from + i}`)
+      return {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        sessionId: 0,
+        responses: [{
+          topicId: "id",
+          partitions: [{
+            partitionIndex: 0,
+            errorCode: outOfRange ? 1 : 0,
+            highWatermark: BigInt(log.latest),
+            lastStableOffset: BigInt(log.latest),
+            logStartOffset: BigInt(log.earliest),
+            abortedTransactions: null,
+            preferredReadReplica: -1,
+            records: values.length === 0 ? [] : [batch(from, values)]
+          }]
+        }]
+      }
+    }
+  }
+  const context: FetchContext = {
+    client: client as unknown as Consumer,
+    offsets: () => Effect.sync((): ReadonlyArray<PartitionOffsets> => [{ partition: 0, earliest: log.earliest, latest: log.latest }]),
+    layout: () => Effect.succeed({ id: "id", partitions: [{ partition: 0, leader: 1, leaderEpoch: 0 }] }),
+    fail: (error) => new KafkaUnavailableError({ brokers: "fake", reason: String(error) }),
+    maxBytes: 1 << 20,
+    maxBytesPerPartition: 1 << 20,
+    maxWaitMillis: () => 1
+  }
+  return { context, fetched }
+}
+
+const describeEvent = (event: SourceEvent) =>
+  event._tag === "RecordsFetched"
+    ? `records ${event.records.map((r) => r.offset).join(",")} next ${event.nextOffset}`
+    : `out of range: requested ${event.requested}, earliest ${event.earliest}${event.logEnd === undefined ? "" : `, log end ${event.logEnd}`}`
+
+describe("@platformatic/kafka fetch loop (scripted client)", () => {
+  it("a log truncated below our position is OffsetOutOfRange with logEnd, once; reading goes on from our position", async () => {
+    const log = { earliest: 0, latest: 4 }
+    const { context, fetched } = scripted(log, (count) => {
+      if (count === 2) log.latest = 2 // an unclean leader election: the new leader's log ends at 2
+      if (count === 5) log.latest = 6 // the log grows past our position again
+    })
+    const seen: Array<string> = []
+    await Effect.runPromise(fetchStream(context, { topic: "t", start: new Map([[0, 0]]), otherwise: "earliest" }).pipe(
+      Stream.tap((event) => Effect.sync(() => seen.push(describeEvent(event)))),
+      Stream.takeUntil(() => seen.length === 3),
+      Stream.runDrain,
+      Effect.timeout("5 seconds")
+    ))
+    expect(seen).toEqual(["records 0,1,2,3 next 4", "out of range: requested 4, earliest 0, log end 2", "records 4,5 next 6"])
+    expect(fetched).toEqual([0, 4, 4, 4, 4]) // never back to the log start
+  })
+
+  it("a position below the log start is OffsetOutOfRange, then records from the log start", async () => {
+    const { context } = scripted({ earliest: 3, latest: 5 })
+    const events = await Effect.runPromise(fetchStream(context, { topic: "t", start: new Map([[0, 1]]), otherwise: "earliest" }).pipe(
+      Stream.take(2),
+      Stream.runCollect,
+      Effect.timeout("5 seconds")
+    ))
+    expect([...events].map(describeEvent)).toEqual(["out of range: requested 1, earliest 3", "records 3,4 next 5"])
   })
 })
