@@ -41,6 +41,26 @@ export class DecompressionFailure extends Error {
   }
 }
 
+/** The record that stands for a batch that could not be decompressed (see `makeRecordBatchDecoder` in kafkajs-fast-records.ts). */
+export interface FailedBatchRecord {
+  readonly magicByte: number
+  readonly attributes: number
+  readonly timestamp: string
+  /** The batch's last offset. */
+  readonly offset: string
+  readonly key: null
+  readonly value: null
+  readonly headers: Record<string, never>
+  readonly isControlRecord: false
+  readonly batchContext: object
+  readonly decompressionFailure: {
+    readonly codec: string
+    readonly reason: string
+    /** The batch's first offset. */
+    readonly firstOffset: string
+  }
+}
+
 /** A codec as kafkajs's `CompressionCodecs` registry holds it. */
 export interface KafkajsCodec {
   readonly compress: (encoder: { readonly buffer: Buffer }) => Promise<Buffer>

@@ -18,7 +18,7 @@
 import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type { Consumer, EachBatchPayload, Kafka, LogEntry } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import type { FailedBatchRecord } from "./kafkajs-fast-records.ts"
+import type { FailedBatchRecord } from "./codecs.ts"
 import {
   type ConsumeRequest,
   type KafkaAuthError,

@@ -26,7 +26,7 @@
  * kafkajs.
  */
 import { createRequire } from "node:module"
-import { codecName, DecompressionFailure } from "./codecs.ts"
+import { codecName, DecompressionFailure, type FailedBatchRecord } from "./codecs.ts"
 
 const require = createRequire(import.meta.url)
 
@@ -291,26 +291,6 @@ export const makeRecordBatchDecoder = (options: { readonly onMalformed?: "kafkaj
       if (!(error instanceof DecompressionFailure)) throw error
       return { ...recordContext, records: [failedBatchRecord(context, attributes, error)] }
     }
-  }
-}
-
-/** The record that stands for a batch that could not be decompressed (see `makeRecordBatchDecoder`). */
-export interface FailedBatchRecord {
-  readonly magicByte: number
-  readonly attributes: number
-  readonly timestamp: string
-  /** The batch's last offset. */
-  readonly offset: string
-  readonly key: null
-  readonly value: null
-  readonly headers: Record<string, never>
-  readonly isControlRecord: false
-  readonly batchContext: object
-  readonly decompressionFailure: {
-    readonly codec: string
-    readonly reason: string
-    /** The batch's first offset. */
-    readonly firstOffset: string
   }
 }
 
