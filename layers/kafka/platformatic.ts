@@ -89,9 +89,18 @@ export const toSourceError = (error: unknown, context: ErrorContext, topic?: str
   if (topic !== undefined && (codes.includes("UNKNOWN_TOPIC_OR_PARTITION") || messages.some((m) => m.startsWith(`Unknown topic ${topic}`)))) {
     return new TopicNotFoundError({ topic, brokers: context.brokers })
   }
-  if (tree.some((e) => e["name"] === "UnsupportedCompressionError") || /decompress|snappy|lz4|zstd|gunzip|incorrect header check/i.test(reason)) {
-    return new KafkaDecompressionError({ topic: topic ?? "?", codec: "?", reason })
-  }
+  // The client decompresses while it parses a fetch response, so the error names neither partition nor offset:
+  // zlib's errors carry their codes, the WebAssembly snappy and lz4 decoders trap ("unreachable").
+  const codec = tree.some((e) => e["name"] === "UnsupportedCompressionError")
+    ? "unsupported"
+    : codes.some((c) => c.startsWith("ZSTD_error"))
+    ? "zstd"
+    : codes.some((c) => c === "Z_DATA_ERROR" || c === "Z_BUF_ERROR")
+    ? "gzip"
+    : tree.some((e) => e["name"] === "RuntimeError") // WebAssembly.RuntimeError
+    ? "snappy or lz4"
+    : undefined
+  if (codec !== undefined) return new KafkaDecompressionError({ topic: topic ?? "?", codec, reason })
   if (codes.some((c) => c === "SASL_AUTHENTICATION_FAILED" || c === "PLT_KFK_AUTHENTICATION") ||
     tree.some((e) => e["name"] === "AuthenticationError")) {
     return new KafkaAuthError({ broker: context.brokers, user: context.user, mechanism: context.mechanism, reason })

@@ -4,10 +4,13 @@
  * batches and aborted transactions skipped as a read-committed Java consumer skips them; and the fetch loop
  * against a scripted client: positions, a log start that moved past us, a log truncated below our position.
  */
-import type { Consumer, RecordsBatch } from "@platformatic/kafka"
+import { compressionsAlgorithms, type Consumer, type RecordsBatch } from "@platformatic/kafka"
 import { Effect, Stream } from "effect"
 import { describe, expect, it } from "vitest"
+import { toSourceError } from "../../layers/kafka/platformatic.ts"
 import { type FetchContext, fetchStream, recordsOf } from "../../layers/kafka/platformatic-fetch.ts"
+import * as Zlib from "node:zlib"
+import { isTransient } from "../../src/pipeline/errors.ts"
 import { KafkaUnavailableError, type PartitionOffsets, type SourceEvent } from "../../src/services/KafkaSource.ts"
 
 const batch = (
@@ -148,5 +151,39 @@ describe("@platformatic/kafka fetch loop (scripted client)", () => {
       Effect.timeout("5 seconds")
     ))
     expect([...events].map(describeEvent)).toEqual(["out of range: requested 1, earliest 3", "records 3,4 next 5"])
+  })
+})
+
+describe("@platformatic/kafka error mapping", () => {
+  const context = { brokers: "b:9092", user: undefined, mechanism: "PLAINTEXT", scrub: (text: string) => text }
+  const thrown = (f: () => unknown): unknown => {
+    try {
+      f()
+    } catch (error) {
+      return error
+    }
+    throw new Error("did not throw")
+  }
+
+  it("corrupt compressed data is KafkaDecompressionError naming the codec, fatal", () => {
+    const garbage = Buffer.from("garbage-garbage-garbage")
+    const cases = [
+      [thrown(() => compressionsAlgorithms.snappy.decompressSync(garbage)), "snappy or lz4"],
+      [thrown(() => compressionsAlgorithms.lz4.decompressSync(garbage)), "snappy or lz4"],
+      [thrown(() => Zlib.zstdDecompressSync(garbage)), "zstd"],
+      [thrown(() => Zlib.gunzipSync(garbage)), "gzip"]
+    ] as const
+    for (const [error, codec] of cases) {
+      const mapped = toSourceError(new AggregateError([error], "fetch failed"), context, "orders")
+      expect(mapped._tag).toBe("KafkaDecompressionError")
+      expect(mapped._tag === "KafkaDecompressionError" && mapped.codec).toBe(codec)
+      expect(mapped.message).toMatch(new RegExp(`^cannot decompress the ${codec} record batch at topic orders: `))
+      expect(isTransient(mapped)).toBe(false)
+    }
+  })
+
+  it("a missing topic is TopicNotFoundError; anything else is KafkaUnavailableError", () => {
+    expect(toSourceError(new Error("Unknown topic orders."), context, "orders")._tag).toBe("TopicNotFoundError")
+    expect(toSourceError(new Error("connect ECONNREFUSED"), context, "orders")._tag).toBe("KafkaUnavailableError")
   })
 })
