@@ -5,7 +5,7 @@
  * through the whole `kafka-delta` process into a Delta table that delta-rs reads back.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 // before kafkajs, as the live layer has it, so these tests read through the replaced record decoding
 import { installed } from "../../layers/kafka/kafkajs-fast-records.ts"
 import { spawnSync } from "node:child_process"
@@ -13,8 +13,13 @@ import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
+import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
+import * as ConfigFile from "../../layers/config/environment-file.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
+import * as RegistryHttp from "../../layers/schema-registry/http.ts"
+import { deltaSinkLayer, secretsLayer } from "../../src/cli/live.ts"
+import { runStream } from "../../src/pipeline/stream.ts"
 import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { localEnvironment, python, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
@@ -129,6 +134,63 @@ const checkExactlyOnce = (client: Client, topic: string, partitions: number, run
     }
   })
 
+type Produced = Array<{ partition: number; offset: number; value: Record<string, unknown> }>
+
+/** Produces Avro records to a fresh 2-partition topic with each codec in turn (produce_avro.py, confluent-kafka). */
+const produceMixedAvro = (prefix: string): { dir: string; topic: string; produced: Produced } => {
+  const dir = tempDir(prefix)
+  const topic = `${prefix.replace(/-/g, "_")}_${randomUUID().slice(0, 8)}`
+  const schema = {
+    type: "record",
+    name: "Reading",
+    namespace: "it",
+    fields: [{ name: "id", type: "long" }, { name: "sensor", type: "string" }, { name: "value", type: "double" }]
+  }
+  const schemaFile = NodePath.join(dir, "reading.avsc")
+  Fs.writeFileSync(schemaFile, JSON.stringify(schema))
+  const produced: Produced = []
+  codecs.forEach((codec, run) => {
+    const summaryFile = NodePath.join(dir, `produced-${codec}.json`)
+    const result = spawnSync(python(), [
+      NodePath.join(root, "scripts/produce_avro.py"),
+      "--topic", topic,
+      "--schema", schemaFile,
+      "--count", "120",
+      "--start", String(run * 120),
+      "--partitions", "2",
+      "--compression", codec,
+      "--include-values",
+      "--summary", summaryFile
+    ], { encoding: "utf8", timeout: 120_000 })
+    if (result.status !== 0) throw new Error(`producer failed: ${result.stderr}`)
+    produced.push(...(JSON.parse(Fs.readFileSync(summaryFile, "utf8")) as { records: Produced }).records)
+  })
+  return { dir, topic, produced }
+}
+
+/** The table of `topic` under `dir` as delta-rs reads it holds every produced record once, value for value. */
+const checkTable = (dir: string, topic: string, produced: Produced) => {
+  const appIds = [0, 1].map((p) => `It_${topic}-p${p}`)
+  const table = readTable(NodePath.join(dir, "lakehouse", "it", "raw", topic), appIds)
+  assert.strictEqual(table.numRows, produced.length)
+  const rows = new Map(table.rows.map((row) => {
+    const kafka = row["_kafka"] as { partition: string; offset: string }
+    return [`${kafka.partition}:${kafka.offset}`, row] as const
+  }))
+  assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
+  for (const record of produced) {
+    const row = rows.get(`${record.partition}:${record.offset}`)
+    assert.isDefined(row, `partition ${record.partition} offset ${record.offset} is in the table`)
+    assert.strictEqual(row!["id"], String(record.value["id"]))
+    assert.strictEqual(row!["sensor"], record.value["sensor"])
+    assert.strictEqual(Number(row!["value"]), record.value["value"])
+  }
+  for (const [p, appId] of appIds.entries()) {
+    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
+    assert.strictEqual(table.txn[appId], last + 1, `txn version of partition ${p}`)
+  }
+}
+
 describe("compressed topics (integration, confluent-kafka producers, local broker)", () => {
   for (const codec of codecs) {
     it.live(`a ${codec} topic is read exactly once with every value equal, by each client`, () =>
@@ -151,54 +213,25 @@ describe("compressed topics (integration, confluent-kafka producers, local broke
     }), 90_000)
 
   it("the whole process streams a topic of mixed codecs into a Delta table, every value equal (delta-rs)", () => {
-    const dir = tempDir("codecs")
-    const topic = `codecs_${randomUUID().slice(0, 8)}`
-    const schema = {
-      type: "record",
-      name: "Reading",
-      namespace: "it",
-      fields: [{ name: "id", type: "long" }, { name: "sensor", type: "string" }, { name: "value", type: "double" }]
-    }
-    const schemaFile = NodePath.join(dir, "reading.avsc")
-    Fs.writeFileSync(schemaFile, JSON.stringify(schema))
-    const produced: Array<{ partition: number; offset: number; value: Record<string, unknown> }> = []
-    codecs.forEach((codec, run) => {
-      const summaryFile = NodePath.join(dir, `produced-${codec}.json`)
-      const result = spawnSync(python(), [
-        NodePath.join(root, "scripts/produce_avro.py"),
-        "--topic", topic,
-        "--schema", schemaFile,
-        "--count", "120",
-        "--start", String(run * 120),
-        "--partitions", "2",
-        "--compression", codec,
-        "--include-values",
-        "--summary", summaryFile
-      ], { encoding: "utf8", timeout: 120_000 })
-      if (result.status !== 0) throw new Error(`producer failed: ${result.stderr}`)
-      produced.push(...(JSON.parse(Fs.readFileSync(summaryFile, "utf8")) as { records: typeof produced }).records)
-    })
+    const { dir, topic, produced } = produceMixedAvro("codecs")
     const environments = writeEnvironment(dir, "It", localEnvironment(dir))
     const run = runCli(["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"])
     assert.strictEqual(run.status, 0, run.stderr)
-    const appIds = [0, 1].map((p) => `It_${topic}-p${p}`)
-    const table = readTable(NodePath.join(dir, "lakehouse", "it", "raw", topic), appIds)
-    assert.strictEqual(table.numRows, produced.length)
-    const rows = new Map(table.rows.map((row) => {
-      const kafka = row["_kafka"] as { partition: string; offset: string }
-      return [`${kafka.partition}:${kafka.offset}`, row] as const
-    }))
-    assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
-    for (const record of produced) {
-      const row = rows.get(`${record.partition}:${record.offset}`)
-      assert.isDefined(row, `partition ${record.partition} offset ${record.offset} is in the table`)
-      assert.strictEqual(row!["id"], String(record.value["id"]))
-      assert.strictEqual(row!["sensor"], record.value["sensor"])
-      assert.strictEqual(Number(row!["value"]), record.value["value"])
-    }
-    for (const [p, appId] of appIds.entries()) {
-      const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-      assert.strictEqual(table.txn[appId], last + 1, `txn version of partition ${p}`)
-    }
+    checkTable(dir, topic, produced)
   }, 180_000)
+
+  it.live("the pipeline on the @platformatic/kafka layer streams a topic of mixed codecs into a Delta table (delta-rs)", () =>
+    Effect.gen(function*() {
+      const { dir, topic, produced } = produceMixedAvro("codecs-plt")
+      const environmentsDir = writeEnvironment(dir, "It", localEnvironment(dir))
+      const config = ConfigFile.layer({ environmentsDir, environment: "It", topic, trigger: "available-now" })
+      const layers = Layer.mergeAll(
+        PlatformaticSource.layerConfig,
+        RegistryHttp.layerConfig,
+        CheckpointStoreFile.layerConfig,
+        deltaSinkLayer
+      ).pipe(Layer.provideMerge(Layer.provideMerge(secretsLayer, config)))
+      yield* runStream().pipe(Effect.provide(layers), Effect.timeout("90 seconds"))
+      checkTable(dir, topic, produced)
+    }), 180_000)
 })
