@@ -241,6 +241,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-auto-register", action="store_true", help="use.latest.version instead of registering")
     p.add_argument("--include-values", action="store_true", help="put the produced values into the summary")
     p.add_argument("--summary", help="write the JSON summary here (default: stdout)")
+    p.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"],
+                   help="the producer's compression.type (default: librdkafka's, none)")
     p.add_argument("--security-protocol")
     p.add_argument("--sasl-mechanism")
     p.add_argument("--sasl-username")
@@ -277,6 +279,7 @@ def main(argv=None) -> int:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
+        **({"compression.type": a.compression} if a.compression else {}),
     })
 
     if a.input:

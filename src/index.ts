@@ -23,7 +23,13 @@ export {
   UnsupportedTableError
 } from "./services/DeltaSink.ts"
 export type { AppendRequest, CommitResult, TableRef, TxnUpdate } from "./services/DeltaSink.ts"
-export { KafkaAuthError, KafkaSource, KafkaUnavailableError, TopicNotFoundError } from "./services/KafkaSource.ts"
+export {
+  KafkaAuthError,
+  KafkaDecompressionError,
+  KafkaSource,
+  KafkaUnavailableError,
+  TopicNotFoundError
+} from "./services/KafkaSource.ts"
 export type { ConsumeRequest, KafkaRecord, PartitionOffsets, SourceEvent } from "./services/KafkaSource.ts"
 export {
   RegistryAuthError,

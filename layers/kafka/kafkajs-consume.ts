@@ -10,20 +10,24 @@
  *   start on OFFSET_OUT_OF_RANGE. We keep the next offset per partition, seek to it after each join, drop
  *   records below it, and treat a jump forward as a question for the broker: if our position is now below the
  *   log start, that is an `OffsetOutOfRange` event, otherwise just a gap (compaction, transaction markers).
+ *   When kafkajs reports an offset out of range and our position is beyond the log's end, the log was
+ *   truncated under us: that is an `OffsetOutOfRange` event with `logEnd`, and we keep our position.
  * - Rebalances: every queued event carries its partition's assignment generation; the stream drops events
  *   of partitions revoked since they were queued.
  */
 import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type { Consumer, EachBatchPayload, Kafka, LogEntry } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import type {
-  ConsumeRequest,
-  KafkaAuthError,
-  KafkaRecord,
-  KafkaSourceError,
-  KafkaUnavailableError,
-  PartitionOffsets,
-  SourceEvent
+import type { FailedBatchRecord } from "./codecs.ts"
+import {
+  type ConsumeRequest,
+  type KafkaAuthError,
+  KafkaDecompressionError,
+  type KafkaRecord,
+  type KafkaSourceError,
+  type KafkaUnavailableError,
+  type PartitionOffsets,
+  type SourceEvent
 } from "../../src/services/KafkaSource.ts"
 
 /** What the buffer between kafkajs and the stream's reader holds, reported on every change. */
@@ -74,7 +78,8 @@ export interface ConsumeContext {
   readonly groupIdPrefix: string
   readonly retries: number
   readonly offsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaSourceError>
-  readonly fail: (error: unknown) => KafkaAuthError | KafkaUnavailableError
+  /** Maps a kafkajs failure to a typed error; `topic` names the topic being consumed. */
+  readonly fail: (error: unknown, topic?: string) => KafkaAuthError | KafkaUnavailableError | KafkaDecompressionError
   /** Subscribes to kafkajs log entries; returns the unsubscribe. */
   readonly onLog: (listener: (entry: LogEntry) => void) => () => void
   readonly tuning: ConsumeTuning
@@ -88,7 +93,8 @@ interface Tagged {
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-const nextOffsetOf = (event: SourceEvent): number => event._tag === "RecordsFetched" ? event.nextOffset : event.earliest
+const nextOffsetOf = (event: SourceEvent): number =>
+  event._tag === "RecordsFetched" ? event.nextOffset : event.logEnd === undefined ? event.earliest : event.requested
 
 /** The stream of `request`, on a new consumer that lives as long as the stream. */
 export const consumeStream = (
@@ -177,7 +183,13 @@ export const consumeStream = (
       }
     })
 
-    // Our position is behind a jump in offsets: either a gap, or the log start moved past us.
+    /** The position at which a truncated log was last reported, per partition (reported once, not per refetch). */
+    const truncationReported = new Map<number, number>()
+
+    // Our position is behind a jump in offsets (a gap, or the log start moved past us), or kafkajs was told it
+    // is out of range: below the log start, or beyond a log that was truncated under us (an unclean leader
+    // election), where kafkajs silently starts over from the log start and only our filter keeps the records
+    // below our position out.
     const checkLogStart = async (partition: number): Promise<void> => {
       const exit = await runPromise(context.offsets(topic))
       if (exit._tag === "Failure") {
@@ -190,6 +202,9 @@ export const consumeStream = (
       if (requested < range.earliest) {
         position.set(partition, range.earliest)
         emit(partition, [{ _tag: "OffsetOutOfRange", topic, partition, requested, earliest: range.earliest }])
+      } else if (requested > range.latest && truncationReported.get(partition) !== requested) {
+        truncationReported.set(partition, requested)
+        emit(partition, [{ _tag: "OffsetOutOfRange", topic, partition, requested, earliest: range.earliest, logEnd: range.latest }])
       }
     }
 
@@ -271,6 +286,11 @@ export const consumeStream = (
       }
       const records: Array<KafkaRecord> = []
       for (const message of batch.messages) {
+        const failure = (message as Partial<FailedBatchRecord>).decompressionFailure
+        if (failure !== undefined) {
+          failWith(new KafkaDecompressionError({ topic, partition, offset: Number(failure.firstOffset), codec: failure.codec, reason: failure.reason }))
+          return
+        }
         const offset = Number(message.offset)
         if (offset < from) continue
         // kafkajs's Buffers are Uint8Arrays already (views of the fetch response): handed on as they are, rather
@@ -320,7 +340,7 @@ export const consumeStream = (
     consumer = created
     created.on(created.events.GROUP_JOIN, (event) => onJoin(event.payload.memberAssignment[topic] ?? []))
     created.on(created.events.END_BATCH_PROCESS, (event) => onFilteredBatch(event.payload))
-    created.on(created.events.CRASH, (event) => failWith(context.fail(event.payload.error)))
+    created.on(created.events.CRASH, (event) => failWith(context.fail(event.payload.error, topic)))
     const unlisten = context.onLog((entry) => {
       const log = entry.log as { message: string; topic?: unknown; partition?: unknown; groupId?: unknown }
       if (log.groupId === groupId && log.topic === topic && typeof log.partition === "number" &&
@@ -345,7 +365,7 @@ export const consumeStream = (
             throw error
           }
         },
-        catch: context.fail
+        catch: (error) => context.fail(error, topic)
       }),
       () =>
         Effect.promise(() => {

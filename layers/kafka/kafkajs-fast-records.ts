@@ -14,7 +14,9 @@
  * same fields, the same errors for a partial batch) but do the arithmetic in doubles while the values are exact
  * in them (below 2^53, i.e. always for offsets and millisecond timestamps), and fall back to `Long` otherwise.
  * `test/kafka/kafkajs-fast-records.test.ts` checks them field by field against kafkajs's originals on encoded
- * record batches.
+ * record batches. One difference on purpose: a batch that cannot be decompressed (corrupt, or a codec with no
+ * implementation) decodes to one `FailedBatchRecord` instead of failing the whole fetch, so that the consumer can
+ * report it with its topic and partition.
  *
  * How it is installed: kafkajs is CommonJS, and its modules take the decoder and the class from the require
  * cache when they are first loaded. `install()` loads the two original modules and replaces their exports in
@@ -24,6 +26,7 @@
  * kafkajs.
  */
 import { createRequire } from "node:module"
+import { codecName, DecompressionFailure, type FailedBatchRecord } from "./codecs.ts"
 
 const require = createRequire(import.meta.url)
 
@@ -192,10 +195,23 @@ export const makeRecordBatchDecoder = (options: { readonly onMalformed?: "kafkaj
     }
   }
 
-  const decodeRecords = async (codec: ReturnType<typeof lookupCodecByAttributes>, recordsDecoder: KafkajsDecoder, context: Context) => {
+  // the batch's records, decompressed by the codec kafkajs's registry holds (layers/kafka/codecs.ts registers
+  // them); any failure becomes a DecompressionFailure naming the codec
+  const decompress = async (attributes: number, buffer: Buffer): Promise<Buffer> => {
+    const codec = codecName(attributes)
+    if ((attributes & 0x07) > 4) throw new DecompressionFailure(codec, "Kafka defines codecs 1 to 4 only")
+    try {
+      return await lookupCodecByAttributes(attributes)!.decompress(buffer)
+    } catch (error) {
+      if (error instanceof DecompressionFailure) throw error
+      throw new DecompressionFailure(codec, error instanceof Error ? error.message : String(error))
+    }
+  }
+
+  const decodeRecords = async (attributes: number, recordsDecoder: KafkajsDecoder, context: Context) => {
     const baseOffset = exact(context.firstOffset)
     const baseTimestamp = exact(context.firstTimestamp)
-    if (!codec) {
+    if ((attributes & 0x07) === 0) {
       const length = recordsDecoder.readInt32()
       if (length === -1) return []
       const records = new Array(length)
@@ -204,10 +220,34 @@ export const makeRecordBatchDecoder = (options: { readonly onMalformed?: "kafkaj
     }
     const length = recordsDecoder.readInt32()
     if (length <= 0) return []
-    const decompressed = new Decoder(await codec.decompress(recordsDecoder.readAll()))
+    const decompressed = new Decoder(await decompress(attributes, recordsDecoder.readAll()))
     const records = new Array(length)
     for (let i = 0; i < length; i++) records[i] = decodeRecord(decompressed, context, baseOffset, baseTimestamp)
     return records
+  }
+
+  // A batch that cannot be decompressed stands in the fetch as one record that says so, at the batch's last
+  // offset: kafkajs drops it with the rest of the batch when the batch lies below the fetched offset, and
+  // otherwise hands it to the consumer, which knows the topic and partition and fails with a typed error. Thrown
+  // here instead, the error would lose them and end in kafkajs's retries of the whole fetch.
+  const failedBatchRecord = (context: Context & { readonly lastOffsetDelta: number }, attributes: number, failure: DecompressionFailure) => {
+    const base = exact(context.firstOffset)
+    const lastOffset = base !== undefined && Number.isSafeInteger(base + context.lastOffsetDelta)
+      ? String(base + context.lastOffsetDelta)
+      : Long.fromValue(context.firstOffset).add(context.lastOffsetDelta).toString()
+    const record: FailedBatchRecord = {
+      magicByte: context.magicByte,
+      attributes,
+      timestamp: context.firstTimestamp,
+      offset: lastOffset,
+      key: null,
+      value: null,
+      headers: {},
+      isControlRecord: false,
+      batchContext: context,
+      decompressionFailure: { codec: failure.codec, reason: failure.reason, firstOffset: context.firstOffset }
+    }
+    return record
   }
 
   return async (fetchDecoder: KafkajsDecoder) => {
@@ -244,8 +284,13 @@ export const makeRecordBatchDecoder = (options: { readonly onMalformed?: "kafkaj
       maxTimestamp,
       timestampType: (attributes & TIMESTAMP_TYPE_FLAG_MASK) > 0 ? TimestampTypes.LOG_APPEND_TIME : TimestampTypes.CREATE_TIME
     }
-    const records = await decodeRecords(lookupCodecByAttributes(attributes), decoder, { ...recordContext, magicByte })
-    return { ...recordContext, records }
+    const context = { ...recordContext, magicByte }
+    try {
+      return { ...recordContext, records: await decodeRecords(attributes, decoder, context) }
+    } catch (error) {
+      if (!(error instanceof DecompressionFailure)) throw error
+      return { ...recordContext, records: [failedBatchRecord(context, attributes, error)] }
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
 import {
   KafkaAuthError,
+  KafkaDecompressionError,
   KafkaSource,
   type KafkaSourceError,
   KafkaUnavailableError,
@@ -21,6 +22,10 @@ import {
 } from "../../src/services/KafkaSource.ts"
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
+import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
+
+// kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
+registerKafkajsCodecs()
 
 /** How to reach and read the brokers. */
 export interface KafkajsSourceOptions extends ConsumeTuning {
@@ -81,9 +86,21 @@ export interface ErrorContext {
   readonly scrub: (text: string) => string
 }
 
-/** Maps a kafkajs failure to the source's typed errors, in one line with the broker and the cause. */
-export const toSourceError = (error: unknown, context: ErrorContext): KafkaAuthError | KafkaUnavailableError => {
+/**
+ * Maps a kafkajs failure to the source's typed errors, in one line with the broker and the cause. `topic` is the
+ * topic being consumed, if any (a batch that cannot be decompressed is named by it).
+ */
+export const toSourceError = (
+  error: unknown,
+  context: ErrorContext,
+  topic?: string
+): KafkaAuthError | KafkaUnavailableError | KafkaDecompressionError => {
   const chain = errorChain(error)
+  const failure = chain.find((e): e is DecompressionFailure & Record<string, unknown> => e instanceof DecompressionFailure)
+  if (failure !== undefined) {
+    // kafkajs's own record decoding threw it (the fast path reports the batch's partition and offset itself)
+    return new KafkaDecompressionError({ topic: topic ?? "?", codec: failure.codec, reason: context.scrub(failure.reason) })
+  }
   const messages = chain.map((e) => (typeof e["message"] === "string" ? e["message"] : "")).filter((m) => m.length > 0)
   const unique = messages.filter((message, i) => !messages.slice(0, i).some((earlier) => earlier.includes(message)))
   const reason = context.scrub(unique.join(": ") || String(error)).replace(/\s*\n\s*/g, " ")
@@ -193,7 +210,7 @@ export const make = Effect.fnUntraced(function*(
     lastBroker: () => lastBroker,
     scrub
   }
-  const fail = (error: unknown) => toSourceError(error, errorContext)
+  const fail = (error: unknown, topic?: string) => toSourceError(error, errorContext, topic)
 
   const admin: Admin = yield* Effect.acquireRelease(
     Effect.tryPromise({

@@ -38,6 +38,9 @@ export interface RecordsFetched {
 /**
  * The requested position is below the partition's log start (retention deleted unread records), or the
  * partition vanished. The source moves on from `earliest`; the pipeline decides whether that is allowed.
+ * With `logEnd` set, the position is instead beyond the log's end while reading (the log was truncated under
+ * the reader, as by an unclean leader election): the source keeps its position and reads on from it once the log
+ * reaches it, so records written at offsets below it after the truncation are never read.
  */
 export interface OffsetOutOfRange {
   readonly _tag: "OffsetOutOfRange"
@@ -45,6 +48,8 @@ export interface OffsetOutOfRange {
   readonly partition: number
   readonly requested: number
   readonly earliest: number
+  /** The log's end offset, when the requested position lies beyond it (a truncated log). */
+  readonly logEnd?: number
 }
 
 /** What the source stream emits. */
@@ -99,8 +104,28 @@ export class TopicNotFoundError extends Schema.TaggedError<TopicNotFoundError>()
   }
 }
 
+/**
+ * A record batch cannot be decompressed: its data is corrupt, or its codec is one the source cannot read. Fatal:
+ * fetching it again gives the same bytes. `partition` and `offset` (the batch's first offset) are absent only when
+ * the client could not say which batch it was.
+ */
+export class KafkaDecompressionError extends Schema.TaggedError<KafkaDecompressionError>()("KafkaDecompressionError", {
+  topic: Schema.String,
+  partition: Schema.optional(Schema.Number),
+  offset: Schema.optional(Schema.Number),
+  codec: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    const where = this.partition === undefined
+      ? `topic ${this.topic}`
+      : `${this.topic} partition ${this.partition}${this.offset === undefined ? "" : ` offset ${this.offset}`}`
+    return `cannot decompress the ${this.codec} record batch at ${where}: ${this.reason}; kafka-delta reads uncompressed, gzip, snappy, lz4 and zstd batches: check the producers' compression.type, or start the stream past a corrupt batch`
+  }
+}
+
 /** Errors the source can fail with. */
-export type KafkaSourceError = KafkaUnavailableError | KafkaAuthError | TopicNotFoundError
+export type KafkaSourceError = KafkaUnavailableError | KafkaAuthError | TopicNotFoundError | KafkaDecompressionError
 
 /** Reads a topic's partitions from given offsets. */
 export class KafkaSource extends Context.Service<KafkaSource, {

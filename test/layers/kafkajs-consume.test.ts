@@ -4,11 +4,14 @@
  * no events for revoked partitions after a rejoin, batches of only transaction markers, and crashes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Queue, Stream } from "effect"
-import type { Kafka } from "kafkajs"
+import { Cause, Effect, Fiber, Queue, Stream } from "effect"
+import type { Kafka, LogEntry } from "kafkajs"
+import { createRequire } from "node:module"
 import { type BufferState, type ConsumeContext, consumeStream } from "../../layers/kafka/kafkajs-consume.ts"
+import { makeRecordBatchDecoder } from "../../layers/kafka/kafkajs-fast-records.ts"
 import {
   type ConsumeRequest,
+  KafkaDecompressionError,
   KafkaUnavailableError,
   type PartitionOffsets,
   type SourceEvent
@@ -26,6 +29,8 @@ class FakeConsumer {
   disconnected = false
   /** The fetch wait the consumer was created with. */
   maxWaitTimeInMs: number | undefined
+  /** The consumer group the consumer was created with. */
+  groupId: string | undefined
   private readonly listeners = new Map<string, Array<(event: unknown) => void>>()
   private eachBatch: ((payload: unknown) => Promise<void>) | undefined
 
@@ -70,13 +75,16 @@ class FakeConsumer {
     this.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: { [topic]: partitions } } })
   }
   /** One fetch of `offsets` from `partition` (the batch's last offset may lie beyond the last record). */
-  deliver(partition: number, offsets: ReadonlyArray<number>, highWatermark: number, lastOffset?: number) {
-    const messages = offsets.map((offset) => ({
-      offset: String(offset),
-      timestamp: "1700000000000",
-      key: null,
-      value: Buffer.from(`v${offset}`)
-    }))
+  deliver(partition: number, offsets: ReadonlyArray<number>, highWatermark: number, lastOffset?: number, extra: ReadonlyArray<object> = []) {
+    const messages = [
+      ...offsets.map((offset) => ({
+        offset: String(offset),
+        timestamp: "1700000000000",
+        key: null,
+        value: Buffer.from(`v${offset}`)
+      })),
+      ...extra
+    ]
     const batch = {
       topic,
       partition,
@@ -94,15 +102,19 @@ interface Harness {
   readonly ranges: Array<PartitionOffsets>
   readonly states: Array<BufferState>
   readonly context: ConsumeContext
+  /** Plays a kafkajs log line. */
+  readonly log: (message: string, extra: Record<string, unknown>) => void
 }
 
 const harness = (ranges: Array<PartitionOffsets>, assignment: ReadonlyArray<number>, queueCapacity = 8): Harness => {
   const consumer = new FakeConsumer(assignment)
   const states: Array<BufferState> = []
+  const logListeners: Array<(entry: LogEntry) => void> = []
   const context: ConsumeContext = {
     kafka: {
-      consumer: (config: { maxWaitTimeInMs?: number }) => {
+      consumer: (config: { maxWaitTimeInMs?: number; groupId: string }) => {
         consumer.maxWaitTimeInMs = config.maxWaitTimeInMs
+        consumer.groupId = config.groupId
         return consumer
       }
     } as unknown as Kafka,
@@ -111,10 +123,18 @@ const harness = (ranges: Array<PartitionOffsets>, assignment: ReadonlyArray<numb
     retries: 0,
     offsets: () => Effect.sync(() => ranges.map((range) => ({ ...range }))),
     fail: (error) => new KafkaUnavailableError({ brokers: "fake:9092", reason: String((error as Error).message) }),
-    onLog: () => () => undefined,
+    onLog: (listener) => {
+      logListeners.push(listener)
+      return () => undefined
+    },
     tuning: { queueCapacity, onBuffer: (state) => states.push(state) }
   }
-  return { consumer, ranges, states, context }
+  const log = (message: string, extra: Record<string, unknown>) => {
+    for (const listener of logListeners) {
+      listener({ namespace: "Consumer", level: 4, label: "INFO", log: { message, timestamp: "", logger: "kafkajs", ...extra } })
+    }
+  }
+  return { consumer, ranges, states, context, log }
 }
 
 /** Runs the stream, reading one event per permit given with `allow`. */
@@ -258,5 +278,64 @@ describe("kafkajs consume loop (unit, scripted consumer)", () => {
       const exit = yield* Fiber.await(r.fiber)
       assert.strictEqual(exit._tag, "Failure")
       assert.include(String(exit._tag === "Failure" ? exit.cause : ""), "ECONNREFUSED")
+    }))
+
+  it.live("a log truncated below our position mid-run (unclean leader election) is OffsetOutOfRange, reported once", () =>
+    Effect.gen(function*() {
+      const h = harness([{ partition: 0, earliest: 0, latest: 10 }], [0])
+      const r = yield* reader(h, { topic, start: new Map([[0, 0]]), otherwise: "earliest" })
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10))
+      yield* r.allow(1)
+      // the new leader's log ends at 6; kafkajs is told our offset 10 is out of range and starts over from 0
+      h.ranges[0] = { partition: 0, earliest: 0, latest: 6 }
+      const outOfRange = { topic, partition: 0, groupId: h.consumer.groupId }
+      h.log("Offset out of range, resetting to default offset", outOfRange)
+      yield* Effect.sleep("20 millis")
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5], 6))
+      h.log("Offset out of range, resetting to default offset", outOfRange) // again after the seek back to 10
+      yield* Effect.promise(() => h.consumer.deliver(0, [0, 1, 2, 3, 4, 5], 6))
+      yield* r.allow(3)
+      assert.deepStrictEqual(r.seen.slice(1), [{ _tag: "OffsetOutOfRange", topic, partition: 0, requested: 10, earliest: 0, logEnd: 6 }])
+      assert.deepStrictEqual(h.consumer.seeks.slice(-1), [[0, 10]])
+      // the log grows past our position: reading goes on from it
+      h.ranges[0] = { partition: 0, earliest: 0, latest: 12 }
+      yield* Effect.promise(() => h.consumer.deliver(0, [10, 11], 12))
+      yield* r.allow(1)
+      assert.deepStrictEqual(offsetsOf(r.seen, 0), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+      yield* Fiber.interrupt(r.fiber)
+    }))
+
+  it.live("a batch that could not be decompressed fails the stream with KafkaDecompressionError naming where", () =>
+    Effect.gen(function*() {
+      // the record kafka-delta's record-batch decoder puts in place of a corrupt snappy batch at offsets 12..14
+      const require = createRequire(import.meta.url)
+      const { RecordBatch } = require(require.resolve("kafkajs/src/protocol/recordBatch/v0/index.js"))
+      const Decoder = require(require.resolve("kafkajs/src/protocol/decoder.js"))
+      const Long = require(require.resolve("kafkajs/src/utils/long.js"))
+      const encoded = yield* Effect.promise(() =>
+        RecordBatch({
+          compression: 0,
+          firstOffset: Long.fromValue("12"),
+          firstTimestamp: Long.fromValue("1700000000000"),
+          maxTimestamp: Long.fromValue("1700000000000"),
+          lastOffsetDelta: 2,
+          records: []
+        })
+      )
+      const bytes = Buffer.from((encoded as { buffer: Buffer }).buffer)
+      bytes.writeInt16BE(2, 21) // says snappy, holds no snappy data
+      bytes.writeInt32BE(3, 57) // three records
+      const { records } = yield* Effect.promise(() => makeRecordBatchDecoder()(new Decoder(bytes)) as Promise<{ records: Array<object> }>)
+      const h = harness([{ partition: 3, earliest: 0, latest: 15 }], [3])
+      const r = yield* reader(h, { topic, start: new Map([[3, 10]]), otherwise: "earliest" })
+      yield* Effect.promise(() => h.consumer.deliver(3, [10, 11], 15, 14, records))
+      const exit = yield* Fiber.await(r.fiber)
+      assert.strictEqual(exit._tag, "Failure")
+      const error = exit._tag === "Failure" ? Cause.squash(exit.cause) : undefined
+      assert.instanceOf(error, KafkaDecompressionError)
+      const typed = error as KafkaDecompressionError
+      assert.deepStrictEqual([typed.topic, typed.partition, typed.offset, typed.codec], [topic, 3, 12, "snappy"])
+      assert.match(typed.message, /^cannot decompress the snappy record batch at orders partition 3 offset 12: .+; kafka-delta reads uncompressed, gzip, snappy, lz4 and zstd batches/)
+      assert.notInclude(typed.message, "\n")
     }))
 })

@@ -5,6 +5,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Redacted, References } from "effect"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
+import { DecompressionFailure } from "../../layers/kafka/codecs.ts"
+import { isTransient } from "../../src/pipeline/errors.ts"
+import { KafkaDecompressionError } from "../../src/services/KafkaSource.ts"
 import { closedPort } from "../support/closed-port.ts"
 
 const context: KafkajsSource.ErrorContext = {
@@ -72,6 +75,23 @@ describe("kafkajs KafkaSource errors (unit)", () => {
     })
     assert.isTrue(KafkajsSource.isUnknownTopic(wrapped))
     assert.isFalse(KafkajsSource.isUnknownTopic(new Error("boom")))
+  })
+
+  it("a batch kafkajs's own decoder could not decompress is KafkaDecompressionError, fatal, not 'unavailable'", () => {
+    const error = KafkajsSource.toSourceError(
+      kafkajsError("KafkaJSNumberOfRetriesExceeded", "cannot decompress lz4: WrongMagicNumber", {
+        cause: new DecompressionFailure("lz4", "WrongMagicNumber")
+      }),
+      context,
+      "orders"
+    )
+    assert.strictEqual(error._tag, "KafkaDecompressionError")
+    assert.strictEqual(
+      error.message,
+      "cannot decompress the lz4 record batch at topic orders: WrongMagicNumber; kafka-delta reads uncompressed, gzip, snappy, lz4 and zstd batches: check the producers' compression.type, or start the stream past a corrupt batch"
+    )
+    assert.isFalse(isTransient(error))
+    assert.isFalse(isTransient(new KafkaDecompressionError({ topic: "orders", partition: 1, offset: 5, codec: "zstd", reason: "bad" })))
   })
 
   it("bootstrap servers are split and trimmed", () => {

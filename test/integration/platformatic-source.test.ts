@@ -1,0 +1,313 @@
+/**
+ * Integration tests of the @platformatic/kafka KafkaSource against the real local broker, the checks the kafkajs
+ * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group: offsets,
+ * consuming from positions, excluded partitions and waiting for new records, SASL_SSL with PLAIN and
+ * SCRAM-SHA-512 and the CA file, a wrong password, TLS without the CA, an unreachable broker, records deleted
+ * before and under the reader, a slow reader (nothing fetched ahead), and added partitions. Every codec:
+ * test/integration/compression.test.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { randomUUID } from "node:crypto"
+import { afterAll, beforeAll, beforeEach } from "vitest"
+import * as MemoryConfig from "../../layers/config/memory.ts"
+import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
+import * as MemorySecrets from "../../layers/secrets/memory.ts"
+import { KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
+import { testJob } from "../layers/support/job.ts"
+import { closedPort } from "../support/closed-port.ts"
+import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+
+let env: ServicesEnv
+let admin: Admin
+let producer: Producer
+let missingServices: Error | undefined
+
+beforeAll(async () => {
+  try {
+    env = servicesEnv()
+  } catch (error) {
+    missingServices = error as Error
+    return
+  }
+  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "platformatic-source-test", logLevel: logLevel.NOTHING })
+  admin = kafka.admin()
+  producer = kafka.producer({ allowAutoTopicCreation: false })
+  await admin.connect()
+  await producer.connect()
+})
+beforeEach(() => {
+  if (missingServices !== undefined) throw missingServices
+})
+afterAll(async () => {
+  await producer?.disconnect()
+  await admin?.disconnect()
+})
+
+const decoder = new TextDecoder()
+
+/** A fresh topic with `partitions` partitions and `perPartition` records in each (`p<partition>-<i>`). */
+const makeTopic = (partitions: number, perPartition: number, sendSize = 500) =>
+  Effect.promise(async () => {
+    const topic = `kd-it-plt-${randomUUID().slice(0, 8)}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+    for (let partition = 0; partition < partitions; partition++) {
+      for (let from = 0; from < perPartition; from += sendSize) {
+        const count = Math.min(sendSize, perPartition - from)
+        await producer.send({
+          topic,
+          messages: Array.from({ length: count }, (_, i) => ({ partition, key: `k${from + i}`, value: `p${partition}-${from + i}` }))
+        })
+      }
+    }
+    return topic
+  })
+
+const deleteRecords = (topic: string, offset: number) =>
+  Effect.promise(async () => {
+    await admin.fetchTopicOffsets(topic)
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] })
+  })
+
+const plaintext = (extra: Partial<PlatformaticSource.PlatformaticSourceOptions> = {}): PlatformaticSource.PlatformaticSourceOptions => ({
+  brokers: env.kafkaBootstrap,
+  ...extra
+})
+
+const withSource = <A, E>(options: PlatformaticSource.PlatformaticSourceOptions, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
+  Effect.scoped(Effect.flatMap(PlatformaticSource.make(options), use))
+
+const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean, limit = "30 seconds") =>
+  Effect.gen(function*() {
+    const events: Array<SourceEvent> = []
+    yield* stream.pipe(
+      Stream.takeUntil((event) => {
+        events.push(event)
+        return done(events)
+      }),
+      Stream.runDrain,
+      Effect.timeout(limit as "30 seconds")
+    )
+    return events
+  })
+
+const reached = (events: ReadonlyArray<SourceEvent>): Map<number, number> => {
+  const next = new Map<number, number>()
+  for (const event of events) next.set(event.partition, event._tag === "RecordsFetched" ? event.nextOffset : event.earliest)
+  return next
+}
+
+const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
+  events.flatMap((event) =>
+    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
+  )
+
+describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
+  it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
+    withSource(plaintext(), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(3, 7)
+        assert.deepStrictEqual(yield* source.offsets(topic), [
+          { partition: 0, earliest: 0, latest: 7 },
+          { partition: 1, earliest: 0, latest: 7 },
+          { partition: 2, earliest: 0, latest: 7 }
+        ])
+        const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
+        assert.strictEqual(missing._tag, "TopicNotFoundError")
+      })))
+
+  it.live("consumes a multi-partition topic from the requested positions, in order, without duplicates", () =>
+    withSource(plaintext(), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(3, 300)
+        const events = yield* readUntil(
+          source.consume({ topic, start: new Map([[0, 10], [1, 250]]), otherwise: "earliest" }),
+          (seen) => [0, 1, 2].every((p) => reached(seen).get(p) === 300)
+        )
+        assert.isTrue(events.every((event) => event._tag === "RecordsFetched"))
+        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 290 }, (_, i) => `p0-${i + 10}`))
+        assert.deepStrictEqual(valuesOf(events, 1), Array.from({ length: 50 }, (_, i) => `p1-${i + 250}`))
+        assert.deepStrictEqual(valuesOf(events, 2), Array.from({ length: 300 }, (_, i) => `p2-${i}`))
+        const first = events.find((event) => event._tag === "RecordsFetched" && event.partition === 0)
+        assert.strictEqual(decoder.decode((first as { records: ReadonlyArray<{ key: Uint8Array | null }> }).records[0]!.key!), "k10")
+        for (const event of events) if (event._tag === "RecordsFetched") assert.strictEqual(event.highWatermark, 300)
+      })))
+
+  it.live("excluded partitions are not read; otherwise=latest waits for new records", () =>
+    withSource(plaintext(), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(3, 20)
+        const fiber = yield* readUntil(
+          source.consume({ topic, start: new Map([[0, 0]]), otherwise: "latest", exclude: new Set([1]) }),
+          (seen) => reached(seen).get(2) === 21
+        ).pipe(Effect.forkChild)
+        yield* Effect.sleep("2 seconds")
+        yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] }))
+        const events = yield* Fiber.join(fiber)
+        assert.isFalse(events.some((event) => event.partition === 1))
+        assert.deepStrictEqual(valuesOf(events, 2), ["late-2"])
+        assert.strictEqual(valuesOf(events, 0).length, 20)
+      })))
+
+  for (const mechanism of ["PLAIN", "SCRAM-SHA-512"] as const) {
+    it.live(`SASL_SSL with ${mechanism} and the CA file reads offsets and records`, () =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(1, 5)
+        const plain = mechanism === "PLAIN"
+        yield* withSource({
+          brokers: env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: mechanism,
+          username: plain ? env.kafkaPlainUser : env.kafkaScramUser,
+          password: Redacted.make(plain ? env.kafkaPlainPassword : env.kafkaScramPassword),
+          caFile: env.kafkaCaFile
+        }, (source) =>
+          Effect.gen(function*() {
+            assert.deepStrictEqual(yield* source.offsets(topic), [{ partition: 0, earliest: 0, latest: 5 }])
+            const events = yield* readUntil(source.consume({ topic, start: new Map(), otherwise: "earliest" }), (seen) => reached(seen).get(0) === 5)
+            assert.deepStrictEqual(valuesOf(events, 0), ["p0-0", "p0-1", "p0-2", "p0-3", "p0-4"])
+          }))
+      }))
+  }
+
+  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
+    Effect.gen(function*() {
+      const topic = yield* makeTopic(2, 3)
+      const job = testJob({
+        kafka: {
+          bootstrapServers: env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "SCRAM-SHA-512",
+          username: { secret: "kafka-api-key" },
+          password: { secret: "kafka-api-secret" },
+          caFile: env.kafkaCaFile,
+          topicPrefix: "",
+          groupIdPrefix: "kd-it-config"
+        }
+      })
+      const secrets = { "test-scope": { "kafka-api-key": env.kafkaScramUser, "kafka-api-secret": env.kafkaScramPassword } }
+      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
+        Effect.provide(PlatformaticSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
+      )
+      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
+    }))
+
+  it.live("a wrong password fails fast with KafkaAuthError naming user and mechanism, without the secret", () =>
+    Effect.gen(function*() {
+      const wrong = `${env.kafkaPlainPassword}-wrong-9f3a`
+      const started = Date.now()
+      const error = yield* Effect.flip(withSource({
+        brokers: env.kafkaSaslSslBootstrap,
+        securityProtocol: "SASL_SSL",
+        saslMechanism: "PLAIN",
+        username: env.kafkaPlainUser,
+        password: Redacted.make(wrong),
+        caFile: env.kafkaCaFile
+      }, () => Effect.void))
+      assert.strictEqual(error._tag, "KafkaAuthError")
+      assert.include(error.message, `authentication failed for user ${env.kafkaPlainUser} on ${env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
+      assert.notInclude(error.message, "\n")
+      assert.notInclude(JSON.stringify(error), wrong)
+      assert.isBelow(Date.now() - started, 15_000)
+    }))
+
+  it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withSource({
+        brokers: env.kafkaSaslSslBootstrap,
+        securityProtocol: "SASL_SSL",
+        saslMechanism: "PLAIN",
+        username: env.kafkaPlainUser,
+        password: Redacted.make(env.kafkaPlainPassword),
+        retries: 0
+      }, () => Effect.void))
+      assert.strictEqual(error._tag, "KafkaAuthError")
+      assert.include(error.message, "(TLS)")
+      assert.include(error.message, "kafka.caFile")
+    }))
+
+  it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(closedPort)
+      const started = Date.now()
+      const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
+      assert.strictEqual(error._tag, "KafkaUnavailableError")
+      assert.include(error.message, `127.0.0.1:${port}`)
+      assert.isBelow(Date.now() - started, 15_000)
+    }))
+
+  it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
+    withSource(plaintext(), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(2, 50)
+        yield* deleteRecords(topic, 20)
+        const events = yield* readUntil(
+          source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
+          (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
+        )
+        assert.deepStrictEqual(events.filter((event) => event.partition === 0)[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
+        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
+        assert.strictEqual(valuesOf(events, 1).length, 45)
+      })))
+
+  it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
+    withSource(plaintext({ maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(1, 400, 10)
+        const events: Array<SourceEvent> = []
+        let deleted = false
+        yield* source.consume({ topic, start: new Map([[0, 0]]), otherwise: "earliest" }).pipe(
+          Stream.mapEffect((event) =>
+            Effect.gen(function*() {
+              events.push(event)
+              if (!deleted) {
+                deleted = true
+                yield* deleteRecords(topic, 300)
+              }
+              return event
+            })),
+          Stream.takeUntil(() => reached(events).get(0) === 400),
+          Stream.runDrain,
+          Effect.timeout("30 seconds")
+        )
+        const gap = events.find((event) => event._tag === "OffsetOutOfRange")
+        assert.isDefined(gap, "expected an OffsetOutOfRange event")
+        assert.isTrue(gap!._tag === "OffsetOutOfRange" && gap!.earliest === 300 && gap!.requested > 0)
+        assert.deepStrictEqual(valuesOf(events.slice(events.indexOf(gap!)), 0), Array.from({ length: 100 }, (_, i) => `p0-${i + 300}`))
+      })))
+
+  it.live("a slow reader: nothing is fetched ahead of the pulls", () =>
+    withSource(plaintext({ maxBytesPerPartition: 2_048, maxBytes: 8_192 }), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(2, 2_000, 10)
+        const events = yield* readUntil(
+          source.consume({ topic, start: new Map(), otherwise: "earliest" }).pipe(Stream.tap(() => Effect.sleep("20 millis"))),
+          (seen) => seen.length >= 20
+        )
+        const records = events.reduce((sum, event) => sum + (event._tag === "RecordsFetched" ? event.records.length : 0), 0)
+        assert.isBelow(records, 4_000, "the reader stopped long before the end")
+      })))
+
+  it.live("partitions added while running are read from their earliest offset", () =>
+    withSource(plaintext({ metadataMaxAge: "1 second" }), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(1, 3)
+        const fiber = yield* readUntil(
+          source.consume({ topic, start: new Map([[0, 0]]), otherwise: "earliest" }),
+          (seen) => reached(seen).get(1) === 2,
+          "45 seconds"
+        ).pipe(Effect.forkChild)
+        yield* Effect.sleep("2 seconds")
+        yield* Effect.promise(async () => {
+          await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
+          const fresh = new Kafka({ brokers: [env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
+          await fresh.connect()
+          await fresh.send({ topic, messages: [{ partition: 1, value: "new-0" }, { partition: 1, value: "new-1" }] })
+          await fresh.disconnect()
+        })
+        const events = yield* Fiber.join(fiber)
+        assert.deepStrictEqual(valuesOf(events, 1), ["new-0", "new-1"])
+        assert.strictEqual(valuesOf(events, 0).length, 3)
+      })), 60_000)
+})
