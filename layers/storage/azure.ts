@@ -181,7 +181,11 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
       return fail(`not authorized to ${verb} on ${serviceUrl} (AuthorizationFailure): check ${credentialKeys}, its permissions on container "${location.container}" and the account's firewall`)
     }
     if (f.status === 403) {
-      return fail(`no permission to ${verb} (${f.code || 403}): grant the identity the "Storage Blob Data Contributor" role on container "${location.container}"${options.sasToken !== undefined ? " or a SAS token with read, write, delete and list" : ""}`)
+      return fail(options.sasToken !== undefined
+        ? `no permission to ${verb} (${f.code || 403}): storage.azure.sasToken needs read, add, create, write, delete and list permissions on container "${location.container}"`
+        : options.accountKey !== undefined
+        ? `no permission to ${verb} (${f.code || 403}) with storage.azure.accountKey: check that the account allows shared-key access and its firewall admits this host`
+        : `no permission to ${verb} (${f.code || 403}): grant the DefaultAzureCredential identity the "Storage Blob Data Contributor" role on container "${location.container}"`)
     }
     if (f.status === 429 || f.status === 503 || f.code === "ServerBusy") {
       return fail(`${serviceUrl} is throttling (${f.status} ${f.code}) after ${options.maxTries ?? 3} tries to ${verb}; retried with backoff`, true)
