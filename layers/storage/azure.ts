@@ -53,32 +53,49 @@ const accepted = "abfss://<container>@<account>.dfs.core.windows.net/<prefix> or
 // container names: 3-63 lowercase letters, digits and single hyphens (Azurite and Azure both enforce it)
 const containerName = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/
 
+/** The parts of an Azure URL, as src/config's location parser also gives them (`host` only for `abfss://`). */
+export interface AzureUrlParts {
+  readonly scheme: "abfss" | "az"
+  readonly container: string
+  readonly account: string | undefined
+  readonly host: string | undefined
+  readonly prefix: string
+}
+
+/** The location of parsed URL parts: the blob endpoint of an `abfss://` host is its `.dfs.` swapped for `.blob.`. */
+export const azureLocationFromParts = (parts: AzureUrlParts): AzureLocation => {
+  const host = parts.host?.toLowerCase()
+  const prefix = parts.prefix.split("/").filter((part) => part !== "").join("/")
+  const authority = host === undefined ? parts.container : `${parts.container}@${host}`
+  return {
+    url: `${parts.scheme}://${authority}${prefix === "" ? "" : `/${prefix}`}`,
+    account: parts.account?.toLowerCase(),
+    container: parts.container,
+    prefix,
+    endpoint: host === undefined ? undefined : `https://${host.replace(/^([^.]+)\.dfs\./, "$1.blob.")}`
+  }
+}
+
 /** Parses `abfss://container@account.dfs.<suffix>/prefix` or `az://container/prefix`; the failure names the forms. */
 export const parseAzureUrl = (url: string): Result.Result<AzureLocation, string> => {
   const match = /^(abfss|az):\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url.trim())
   if (match === null) return Result.fail(`"${url}" is not an Azure URL: use ${accepted}`)
-  const scheme = match[1]!.toLowerCase()
+  const scheme = match[1]!.toLowerCase() as "abfss" | "az"
   const authority = match[2]!
-  const prefix = (match[3] ?? "").split("/").filter((part) => part !== "").join("/")
-  let container: string
-  let account: string | undefined
-  let endpoint: string | undefined
+  const prefix = match[3] ?? ""
   if (scheme === "abfss") {
-    const host = /^([^@]+)@([a-z0-9]{3,24})\.dfs\.([a-z0-9.-]+)$/i.exec(authority)
+    const host = /^([^@]+)@(([a-z0-9]{3,24})\.dfs\.[a-z0-9.-]+)$/i.exec(authority)
     if (host === null) return Result.fail(`"${url}" has no <container>@<account>.dfs.<domain> host: use ${accepted}`)
-    container = host[1]!
-    account = host[2]!.toLowerCase()
-    endpoint = `https://${account}.blob.${host[3]!.toLowerCase()}`
-  } else {
-    if (authority.includes("@")) return Result.fail(`"${url}": az:// takes no account (set storage.azure.endpoint): use ${accepted}`)
-    container = authority
+    if (!containerName.test(host[1]!)) return Result.fail(notContainer(url, host[1]!))
+    return Result.succeed(azureLocationFromParts({ scheme, container: host[1]!, account: host[3]!, host: host[2]!, prefix }))
   }
-  if (!containerName.test(container)) {
-    return Result.fail(`"${url}": "${container}" is not a container name (3-63 lowercase letters, digits, hyphens)`)
-  }
-  const root = `${scheme}://${authority}${prefix === "" ? "" : `/${prefix}`}`
-  return Result.succeed({ url: root, account, container, prefix, endpoint })
+  if (authority.includes("@")) return Result.fail(`"${url}": az:// takes no account (set storage.azure.endpoint): use ${accepted}`)
+  if (!containerName.test(authority)) return Result.fail(notContainer(url, authority))
+  return Result.succeed(azureLocationFromParts({ scheme, container: authority, account: undefined, host: undefined, prefix }))
 }
+
+const notContainer = (url: string, container: string) =>
+  `"${url}": "${container}" is not a container name (3-63 lowercase letters, digits, hyphens)`
 
 /** The service URL and the account: the endpoint override wins; an Azurite-style URL carries the account in its path. */
 const resolveService = (location: AzureLocation, options: AzureStorageOptions): Result.Result<{ url: string; account: string }, string> => {

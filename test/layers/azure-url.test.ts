@@ -4,7 +4,7 @@
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
-import { parseAzureUrl } from "../../layers/storage/azure.ts"
+import { azureLocationFromParts, parseAzureUrl } from "../../layers/storage/azure.ts"
 
 const ok = (url: string) => {
   const result = parseAzureUrl(url)
@@ -52,5 +52,18 @@ describe("parseAzureUrl", () => {
     expect(bad("az://Upper_Case/x")).toContain(`"Upper_Case" is not a container name`)
     expect(bad("az://lake@acct/x")).toContain("az:// takes no account")
     expect(bad("/local/path")).toContain(`"/local/path" is not an Azure URL`)
+  })
+})
+
+describe("azureLocationFromParts", () => {
+  it("takes the parts src/config's parser gives: a blob endpoint from the dfs host, the URL printed back", () => {
+    assert.deepStrictEqual(
+      azureLocationFromParts({ scheme: "abfss", container: "lake", account: "myacct", host: "myacct.dfs.core.windows.net", prefix: "a/b" }),
+      { url: "abfss://lake@myacct.dfs.core.windows.net/a/b", account: "myacct", container: "lake", prefix: "a/b", endpoint: "https://myacct.blob.core.windows.net" }
+    )
+    assert.strictEqual(
+      azureLocationFromParts({ scheme: "abfss", container: "lake", account: "myacct", host: "myacct.blob.core.windows.net", prefix: "" }).endpoint,
+      "https://myacct.blob.core.windows.net"
+    )
   })
 })
