@@ -3,17 +3,11 @@
  * hierarchical-namespace accounts too). Put-if-absent is a conditional create (`If-None-Match: *`), the commit
  * primitive the protocol needs; a blob upload replaces a blob atomically, so `write` needs no temp name. Every
  * failure is a DeltaStorageError whose reason names the URL's part at fault and the fix; credentials stay
- * Redacted and are scrubbed from any message the SDK or the network returns.
+ * Redacted and are scrubbed from any message the SDK or the network returns. The SDKs load on first use (about
+ * 0.8 s), so a run on local tables does not pay for them.
  */
-import { DefaultAzureCredential } from "@azure/identity"
 import type { TokenCredential } from "@azure/identity"
-import {
-  AnonymousCredential,
-  BlobServiceClient,
-  type BlobItem,
-  type ContainerClient,
-  StorageSharedKeyCredential
-} from "@azure/storage-blob"
+import type { BlobItem, ContainerClient } from "@azure/storage-blob"
 import { Effect, Option, Redacted, Result } from "effect"
 import type { DeltaStorage, FileInfo } from "../../src/delta/storage.ts"
 import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
@@ -158,18 +152,23 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
     ? "storage.azure.sasToken"
     : "the DefaultAzureCredential identity (az login, managed identity or AZURE_* variables)"
 
-  let client: ContainerClient | undefined
-  const container = (): ContainerClient => {
-    if (client !== undefined) return client
+  let client: Promise<ContainerClient> | undefined
+  const connect = async (): Promise<ContainerClient> => {
     if (Result.isFailure(service)) throw { name: "AzureConfigError", message: service.failure }
     const { account, url } = service.success
+    const { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } = await import("@azure/storage-blob")
     const pipelineOptions = { retryOptions: { maxTries: options.maxTries ?? 3 } }
     const blobService = options.accountKey !== undefined
       ? new BlobServiceClient(url, new StorageSharedKeyCredential(account, Redacted.value(options.accountKey)), pipelineOptions)
       : options.sasToken !== undefined
       ? new BlobServiceClient(`${url}?${Redacted.value(options.sasToken).replace(/^\?/, "")}`, new AnonymousCredential(), pipelineOptions)
-      : new BlobServiceClient(url, options.tokenCredential ?? new DefaultAzureCredential(), pipelineOptions)
-    client = blobService.getContainerClient(location.container)
+      : new BlobServiceClient(url, options.tokenCredential ?? new (await import("@azure/identity")).DefaultAzureCredential(), pipelineOptions)
+    return blobService.getContainerClient(location.container)
+  }
+  const container = (): Promise<ContainerClient> => {
+    client ??= connect()
+    // a failed set-up is tried again on the next call rather than cached
+    client.catch(() => { client = undefined })
     return client
   }
 
@@ -232,7 +231,7 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
     read: (path) =>
       call(path, "read", async () => {
         try {
-          const response = await container().getBlockBlobClient(blobName(path)).download(0)
+          const response = await (await container()).getBlockBlobClient(blobName(path)).download(0)
           const chunks: Array<Buffer> = []
           for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk)
           return Option.some(new Uint8Array(Buffer.concat(chunks)))
@@ -251,11 +250,11 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
           if (!isDirectory(item)) out.push(infoOf(item.name.slice(root.length), item.properties))
         }
         if (options_?.recursive === true) {
-          for await (const page of container().listBlobsFlat({ prefix, includeMetadata: true }).byPage({ maxPageSize })) {
+          for await (const page of (await container()).listBlobsFlat({ prefix, includeMetadata: true }).byPage({ maxPageSize })) {
             for (const item of page.segment.blobItems) add(item)
           }
         } else {
-          const pages = container().listBlobsByHierarchy("/", { prefix, includeMetadata: true }).byPage({ maxPageSize })
+          const pages = (await container()).listBlobsByHierarchy("/", { prefix, includeMetadata: true }).byPage({ maxPageSize })
           for await (const page of pages) for (const item of page.segment.blobItems) add(item)
         }
         return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
@@ -265,7 +264,7 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
       call(path, "create", async () => {
         putOptions?.beforePublish?.()
         try {
-          await container().getBlockBlobClient(blobName(path)).upload(data, data.byteLength, {
+          await (await container()).getBlockBlobClient(blobName(path)).upload(data, data.byteLength, {
             conditions: { ifNoneMatch: "*" }
           })
           return true
@@ -281,17 +280,17 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
     // readers see the old or the new blob either way
     write: (path, data) =>
       call(path, "write", async () => {
-        const response = await container().getBlockBlobClient(blobName(path)).uploadData(data)
+        const response = await (await container()).getBlockBlobClient(blobName(path)).uploadData(data)
         return { path, size: data.byteLength, modificationTime: response.lastModified?.getTime() ?? Date.now() }
       }),
     delete: (path) =>
       call(path, "delete", async () => {
-        await container().getBlockBlobClient(blobName(path)).deleteIfExists()
+        await (await container()).getBlockBlobClient(blobName(path)).deleteIfExists()
       }),
     stat: (path) =>
       call(path, "stat", async () => {
         try {
-          const properties = await container().getBlockBlobClient(blobName(path)).getProperties()
+          const properties = await (await container()).getBlockBlobClient(blobName(path)).getProperties()
           return Option.some(infoOf(path, properties))
         } catch (error) {
           if (isNotFound(failureOf(error))) return Option.none()

@@ -208,6 +208,20 @@ describe("Azure DeltaStorage on Azurite", () => {
       expect(error.message).not.toContain(encodeURIComponent(signature))
     }))
 
+  it.live("no key, no token and no identity found: fatal, naming the settings and the ways to sign in", () =>
+    Effect.gen(function*() {
+      // stands in for DefaultAzureCredential, which would probe the instance metadata address from a test
+      const none = {
+        getToken: () => Promise.reject(Object.assign(new Error("EnvironmentCredential is unavailable"), { name: "CredentialUnavailableError" }))
+      }
+      const port = yield* Effect.promise(closedPort)
+      const storage = makeAzureStorage(parse(`az://${container}/t`), { endpoint: `https://127.0.0.1:${port}/${env.account}`, tokenCredential: none, maxTries: 1 })
+      const error = yield* Effect.flip(storage.list(""))
+      assert.isFalse(error.transient)
+      expect(error.message).toContain(`az://${container}/t`)
+      expect(error.message).toContain("no Azure credential to list: set storage.azure.accountKey or sasToken, or sign in")
+    }))
+
   it.live("an unreachable endpoint is transient and names the endpoint", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(closedPort)
