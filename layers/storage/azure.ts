@@ -126,13 +126,22 @@ interface Failure {
 }
 
 const failureOf = (error: unknown): Failure => {
-  const e = error as { statusCode?: number; code?: string; name?: string; message?: string; details?: { errorCode?: string } }
+  const e = error as {
+    statusCode?: number
+    code?: string
+    name?: string
+    message?: string
+    details?: { errorCode?: string }
+    response?: { headers?: { get?: (name: string) => string | undefined } }
+  }
+  // the header survives a body the SDK could not parse (its code is then PARSE_ERROR)
+  const header = e?.response?.headers?.get?.("x-ms-error-code")
+  const message = String(e?.message ?? error).split("\n")[0]!.trim() // Azure appends "RequestId:... Time:..." lines
   return {
     status: typeof e?.statusCode === "number" ? e.statusCode : undefined,
-    code: e?.details?.errorCode ?? e?.code ?? "",
+    code: e?.details?.errorCode ?? header ?? e?.code ?? "",
     name: e?.name ?? "",
-    // Azure appends "RequestId:... Time:..." lines
-    message: String(e?.message ?? error).split("\n")[0]!.trim()
+    message
   }
 }
 
@@ -142,8 +151,10 @@ const isNotFound = (f: Failure) => f.status === 404 && f.code !== "ContainerNotF
 export const makeAzureStorage = (location: AzureLocation, options: AzureStorageOptions = {}): DeltaStorage => {
   const table = options.table ?? location.url
   const secrets = secretsOf(options)
+  // a URL in a message may carry the SAS signature in another encoding than the token given
   const scrub = (text: string) =>
     secrets.reduce((out, secret) => out.split(secret).join("<redacted>"), text.replace(/\s+/g, " ").trim())
+      .replace(/([?&](?:amp;)?sig=)[^&\s"'<]+/gi, "$1<redacted>")
   const service = resolveService(location, options)
   const serviceUrl = Result.isSuccess(service) ? service.success.url : "(no endpoint)"
   const credentialKeys = options.accountKey !== undefined
@@ -209,7 +220,9 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
     if (f.status === undefined) {
       return fail(`cannot reach ${serviceUrl} to ${verb} (${f.code || f.name}: ${f.message}): check storage.azure.endpoint and the network`, true)
     }
-    return fail(`${verb} failed: ${f.status} ${f.code} ${f.message}`, f.status >= 500 || f.status === 408)
+    // scrubbed before it is cut, so that no part of a secret survives
+    const detail = scrub(f.message)
+    return fail(`${verb} failed: ${f.status} ${f.code} ${detail.length > 300 ? `${detail.slice(0, 300)}...` : detail}`, f.status >= 500 || f.status === 408)
   }
 
   const call = <A>(path: string, verb: string, run: () => Promise<A>) =>

@@ -296,4 +296,24 @@ describe("Azure DeltaStorage on Azurite", () => {
       const actual = sortBy(read.rows, (row) => BigInt(row["id"] as string))
       for (let n = 0; n < commits * per; n++) assert.deepStrictEqual(actual[n], allTypesCanonical(n), `row ${n}`)
     }), 120_000)
+
+  it.live("a server error that echoes the request URL: the SAS signature is redacted from the message", () =>
+    Effect.gen(function*() {
+      const server = Http.createServer((request, response) => {
+        response.writeHead(500, { "x-ms-error-code": "InternalError", "content-type": "application/xml" })
+        response.end(`<?xml version="1.0" encoding="utf-8"?><Error><Code>InternalError</Code><Message>failed ${decodeURIComponent(request.url ?? "")}</Message></Error>`)
+      })
+      yield* Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve)))
+      const endpoint = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}/${env.account}`
+      const signature = "c2VjcmV0LXNpZ25hdHVyZS0xMjM0NTY3ODkw+/="
+      const sas = `sv=2024-08-04&sp=rwdlac&sig=${encodeURIComponent(signature)}`
+      const storage = makeAzureStorage(parse(`az://${container}/t`), { endpoint, sasToken: Redacted.make(sas), maxTries: 1 })
+      const error = yield* Effect.flip(storage.read("x"))
+      server.close()
+      assert.isTrue(error.transient)
+      expect(error.message).toContain("sig=<redacted>")
+      for (const form of [signature, encodeURIComponent(signature), "c2VjcmV0LXNpZ25hdHVyZS0xMjM0NTY3ODkw"]) {
+        expect(error.message).not.toContain(form)
+      }
+    }))
 })
