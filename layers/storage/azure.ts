@@ -245,9 +245,16 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
       call(path, "read", async () => {
         try {
           const response = await (await container()).getBlockBlobClient(blobName(path)).download(0)
-          const chunks: Array<Buffer> = []
-          for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) chunks.push(chunk)
-          return Option.some(new Uint8Array(Buffer.concat(chunks)))
+          // filled in place from the stream: a data file is held once, not as chunks and their concatenation
+          const out = new Uint8Array(response.contentLength ?? 0)
+          let at = 0
+          for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) {
+            if (at + chunk.length > out.length) throw new Error(`${path}: more bytes than its Content-Length ${out.length}`)
+            out.set(chunk, at)
+            at += chunk.length
+          }
+          if (at !== out.length) throw new Error(`${path}: ${at} of ${out.length} bytes arrived`)
+          return Option.some(out)
         } catch (error) {
           if (isNotFound(failureOf(error))) return Option.none()
           throw error
