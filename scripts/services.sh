@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Local test services without Docker: Apache Kafka (KRaft, single combined node),
 # Apicurio Registry (Confluent-compatible API under /apis/ccompat/v7, in-memory H2),
-# and nginx in front of the registry (TLS + basic auth).
+# nginx in front of the registry (TLS + basic auth), and Azurite (the Azure Blob Storage emulator, from npm).
 #
-#   bash scripts/services.sh up [kafka|registry|nginx ...]    # start (idempotent)
-#   bash scripts/services.sh down [kafka|registry|nginx ...]  # stop (default: all)
+#   bash scripts/services.sh up [kafka|registry|nginx|azurite ...]    # start (idempotent)
+#   bash scripts/services.sh down [kafka|registry|nginx|azurite ...]  # stop (default: all)
 #   bash scripts/services.sh status                           # what runs; exit 1 if anything is down
 #   bash scripts/services.sh env                              # KEY=value lines for clients
 #   bash scripts/services.sh fetch                            # only download jars (no start)
@@ -43,6 +43,7 @@ KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9094}"
 REGISTRY_PORT="${REGISTRY_PORT:-8081}"              # Apicurio, plain HTTP, no auth
 REGISTRY_MGMT_PORT="${REGISTRY_MGMT_PORT:-9001}"    # Quarkus management interface (health)
 REGISTRY_TLS_PORT="${REGISTRY_TLS_PORT:-8443}"      # nginx: HTTPS + basic auth -> Apicurio
+AZURITE_BLOB_PORT="${AZURITE_BLOB_PORT:-10000}"     # Azurite blob endpoint, plain HTTP, shared-key auth
 
 # ---- credentials (test-only, overridable) ----
 KAFKA_PLAIN_USER="${KAFKA_PLAIN_USER:-kd-plain}"
@@ -67,6 +68,7 @@ if [[ -z "$KAFKA_VERSION_EXPLICIT" && "${1:-}" != up && -f "$KDIR/version" ]]; t
 KAFKA_LIBS="$DL/kafka-$KAFKA_VERSION/libs"
 RDIR="$RUN/registry"
 NDIR="$RUN/nginx"
+ADIR="$RUN/azurite"
 TLS="$RUN/tls"
 
 log() { echo "[services] $*" >&2; }
@@ -88,7 +90,7 @@ fail() {
   exit 1
 }
 
-piddir() { case "$1" in kafka) echo "$KDIR";; registry) echo "$RDIR";; nginx) echo "$NDIR";; esac; }
+piddir() { case "$1" in kafka) echo "$KDIR";; registry) echo "$RDIR";; nginx) echo "$NDIR";; azurite) echo "$ADIR";; esac; }
 
 # alive = process exists AND was started from our run dir (guards against pid reuse)
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null && tr '\0' ' ' <"/proc/$(cat "$1")/cmdline" 2>/dev/null | grep -qF "$RUN"; }
@@ -511,6 +513,35 @@ EOF
   log "nginx: ready in $(elapsed "$t0")s (pid $launcher)"
 }
 
+# ---------------------------------------------------------------- azurite
+# Azurite's well-known development account (public, the same in every emulator; not a secret)
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+start_azurite() {
+  local pf="$ADIR/azurite.pid"
+  mkdir -p "$ADIR/data"
+  if pid_alive "$pf"; then log "azurite: already running (pid $(cat "$pf"))"; return 0; fi
+  port_open "$AZURITE_BLOB_PORT" && die "azurite: port $AZURITE_BLOB_PORT is already in use by another process (override AZURITE_BLOB_PORT)"
+  # the project's Node 24 (the machine's node may be too old for Azurite) and its devDependency
+  local node="$ROOT/node_modules/.bin/node" main="$ROOT/node_modules/azurite/dist/src/blob/main.js"
+  [[ -x "$node" && -f "$main" ]] || die "azurite: not installed (run \`npm install\` in $ROOT: it is a devDependency)"
+  local t0; t0="$(now)"
+  log "azurite: starting blob service (http://$HOST:$AZURITE_BLOB_PORT/$AZURITE_ACCOUNT)"
+  # --loose and --skipApiVersionCheck: the SDK may be newer than the emulator; telemetry off (no network here)
+  setsid nohup "$node" "$main" --blobHost "$HOST" --blobPort "$AZURITE_BLOB_PORT" --location "$ADIR/data" \
+    --loose --skipApiVersionCheck --disableTelemetry --silent >"$ADIR/azurite.log" 2>&1 </dev/null &
+  echo $! > "$pf"
+  local deadline=$(( $(date +%s) + 30 ))
+  # any HTTP answer (an unsigned request gets 4xx) means the endpoint serves
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$HOST:$AZURITE_BLOB_PORT/$AZURITE_ACCOUNT?comp=list")" != 000 ]]; do
+    kill -0 "$(cat "$pf")" 2>/dev/null || fail azurite "$ADIR/azurite.log"
+    (( $(date +%s) < deadline )) || fail azurite "$ADIR/azurite.log"
+    sleep 0.2
+  done
+  log "azurite: ready in $(elapsed "$t0")s (pid $(cat "$pf"), data $ADIR/data)"
+}
+
 # ---------------------------------------------------------------- env / status
 print_env() {
   local py="$ROOT/.cache/venv/bin/python"
@@ -531,6 +562,9 @@ print_env() {
     "SCHEMA_REGISTRY_USER=$SCHEMA_REGISTRY_USER"
     "SCHEMA_REGISTRY_PASSWORD=$SCHEMA_REGISTRY_PASSWORD"
     "SCHEMA_REGISTRY_CA_FILE=$TLS/ca.pem"
+    "KAFKA_DELTA_TEST_AZURE_ENDPOINT=http://$HOST:$AZURITE_BLOB_PORT/$AZURITE_ACCOUNT"
+    "KAFKA_DELTA_TEST_AZURE_ACCOUNT=$AZURITE_ACCOUNT"
+    "KAFKA_DELTA_TEST_AZURE_KEY=$AZURITE_KEY"
     "PYTHON=$py"
   )
   local l
@@ -539,12 +573,13 @@ print_env() {
 
 status() {
   local rc=0 name pf detail
-  for name in kafka registry nginx; do
+  for name in kafka registry nginx azurite; do
     pf="$(piddir "$name")/$name.pid"
     case $name in
       kafka) detail="$KAFKA_VERSION PLAINTEXT $HOST:$KAFKA_PORT SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT";;
       registry) detail="Apicurio $(cat "$RDIR/version" 2>/dev/null || echo "$APICURIO_VERSION") http://$HOST:$REGISTRY_PORT/apis/ccompat/v7";;
       nginx) detail="https://$HOST:$REGISTRY_TLS_PORT (basic auth) -> registry";;
+      azurite) detail="blob http://$HOST:$AZURITE_BLOB_PORT/$AZURITE_ACCOUNT";;
     esac
     if pid_alive "$pf"; then echo "$name: running (pid $(cat "$pf")) $detail"
     else echo "$name: stopped"; rc=1; fi
@@ -554,18 +589,18 @@ status() {
 
 # ---------------------------------------------------------------- main
 cmd="${1:-}"; shift || true
-services=("$@"); [[ ${#services[@]} -gt 0 ]] || services=(kafka registry nginx)
+services=("$@"); [[ ${#services[@]} -gt 0 ]] || services=(kafka registry nginx azurite)
 case "$cmd" in
   up)
     t_all="$(now)"
     ensure_packages
     for s in "${services[@]}"; do
-      case $s in kafka) fetch_kafka;; registry) fetch_apicurio;; nginx) ;; *) die "unknown service $s";; esac
+      case $s in kafka) fetch_kafka;; registry) fetch_apicurio;; nginx) ;; azurite) ;; *) die "unknown service $s";; esac
     done
     # Kafka and the registry are independent: start them in parallel, nginx after the registry.
     pids=()
     for s in "${services[@]}"; do
-      case $s in kafka) start_kafka & pids+=($!);; registry) start_registry & pids+=($!);; esac
+      case $s in kafka) start_kafka & pids+=($!);; registry) start_registry & pids+=($!);; azurite) start_azurite & pids+=($!);; esac
     done
     rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
     [[ $rc == 0 ]] || die "start-up failed (see above); other services were left as they are"
@@ -576,7 +611,7 @@ case "$cmd" in
   down)
     for (( i=${#services[@]}-1; i>=0; i-- )); do
       s="${services[$i]}"
-      case $s in kafka|registry|nginx) stop_pid "$s" "$(piddir "$s")/$s.pid";; *) die "unknown service $s";; esac
+      case $s in kafka|registry|nginx|azurite) stop_pid "$s" "$(piddir "$s")/$s.pid";; *) die "unknown service $s";; esac
       if [[ $s == kafka ]]; then rm -f "$KDIR/version"; fi
     done
     ;;

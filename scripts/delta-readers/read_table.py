@@ -1,6 +1,6 @@
 """Reads a Delta table with delta-rs (Python deltalake) and prints one JSON document on stdout.
 
-Usage: read_table.py <table> [appId ...]
+Usage: read_table.py <table> [appId ...]   (DELTA_STORAGE_OPTIONS='{"k": "v"}' for an object-store URL)
 Values are printed in a canonical, lossless form so the TypeScript tests can compare them exactly:
 integers as decimal strings, decimals as their exact text, timestamps as microseconds since the epoch (string),
 dates as YYYY-MM-DD, binary as hex, maps as [key, value] pairs, NaN/Infinity as strings.
@@ -50,7 +50,9 @@ def canon(value):
 def main():
     path = sys.argv[1]
     app_ids = sys.argv[2:]
-    dt = DeltaTable(path)
+    # object-store tables (az://, s3://): delta-rs storage options as a JSON object
+    options = json.loads(os.environ.get("DELTA_STORAGE_OPTIONS") or "{}")
+    dt = DeltaTable(path, storage_options=options or None)
     table = dt.to_pyarrow_table()
     protocol = dt.protocol()
     out = {
