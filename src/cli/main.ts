@@ -11,6 +11,7 @@ import { runStream } from "../pipeline/stream.ts"
 import { Config } from "../services/Config.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
+import { codecForJob } from "../pipeline/value-layout.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
 import { liveLayersFromFile } from "./live.ts"
 import { vacuum } from "./vacuum.ts"
@@ -57,7 +58,7 @@ const armGracePeriod = (millis: number): void => {
 const runWithGracePeriod = Effect.gen(function*() {
   const job = yield* Config
   armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
-  return yield* runStream({ codec: avroCodec, reporter: logReporter })
+  return yield* runStream({ codec: yield* codecForJob(avroCodec), reporter: logReporter })
 })
 
 const run = Command.make(
