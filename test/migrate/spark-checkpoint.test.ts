@@ -4,6 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as NodePath from "node:path"
+import { localStorage } from "../../layers/delta-sink/filesystem.ts"
 import { makeMemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
 import { describePlan, MigrationRefusedError, planMigration } from "../../src/migrate/plan.ts"
 import { readSparkCheckpoint, SparkCheckpointError } from "../../src/migrate/spark-checkpoint.ts"
@@ -133,5 +135,26 @@ describe("planMigration", () => {
     Effect.gen(function*() {
       const result = yield* plan(checkpoint({ offsets: twoBatches.slice(0, 1), committed: [] }), new Map())
       assert.strictEqual((result as MigrationRefusedError).kind, "no-batch")
+    }))
+})
+
+describe("a checkpoint written by Spark 4.2", () => {
+  it.effect("reads its query id, batches and the Kafka source's offsets", () =>
+    Effect.gen(function*() {
+      const location = NodePath.resolve(import.meta.dirname, "../fixtures/spark-checkpoint")
+      const read = yield* readSparkCheckpoint(localStorage(location))
+      assert.strictEqual(read.queryId, "2ab53328-5f7c-440c-8948-f711bb75bf30")
+      assert.deepStrictEqual(read.planned, [0, 1, 2])
+      assert.deepStrictEqual(read.committed, [0, 1, 2])
+      assert.deepStrictEqual([...read.entries.get(2)!.offsets.get("mig-probe-13589")!], [[0, 30], [1, 30]])
+      assert.deepStrictEqual([...read.initial!.get("mig-probe-13589")!], [[0, 0], [1, 0]])
+      const result = planMigration({
+        checkpoint: read,
+        kafkaTopic: "mig-probe-13589",
+        streamId: "Mig_orders",
+        table: "t",
+        txnVersions: new Map([[read.queryId, 2]])
+      })
+      assert.deepStrictEqual((result as Exclude<typeof result, MigrationRefusedError>).txns.map((t) => [t.appId, t.version]), [["Mig_orders-p0", 30], ["Mig_orders-p1", 30]])
     }))
 })
