@@ -11,8 +11,10 @@ import { runStream } from "../pipeline/stream.ts"
 import { Config } from "../services/Config.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
+import { codecForJob } from "../pipeline/value-layout.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
 import { liveLayersFromFile } from "./live.ts"
+import { migrate } from "./migrate.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
@@ -57,7 +59,7 @@ const armGracePeriod = (millis: number): void => {
 const runWithGracePeriod = Effect.gen(function*() {
   const job = yield* Config
   armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
-  return yield* runStream({ codec: avroCodec, reporter: logReporter })
+  return yield* runStream({ codec: yield* codecForJob(avroCodec), reporter: logReporter })
 })
 
 const run = Command.make(
@@ -140,9 +142,44 @@ const vacuumCommand = Command.make(
     )
 ).pipe(Command.withDescription("List (--dry-run) or delete data files no commit references, e.g. from a batch that crashed before its commit"))
 
+const migrateCommand = Command.make(
+  "migrate",
+  {
+    environment: Flag.String("environment").pipe(Flag.withDescription("Environment name: reads <environments-dir>/<name>.json (case-insensitive)")),
+    topic: Flag.String("topic").pipe(Flag.withDescription("Topic name without the environment's topicPrefix")),
+    environmentsDir: Flag.String("environments-dir").pipe(Flag.withDescription("Directory of environment files"), Flag.withDefault("environments")),
+    fromSparkCheckpoint: Flag.String("from-spark-checkpoint").pipe(Flag.withDescription("The notebook query's checkpointLocation (a local directory; only read)")),
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the plan, write nothing"), Flag.withDefault(false)),
+    watchSeconds: Flag.Int("watch-seconds").pipe(
+      Flag.withDescription("How long to watch the checkpoint for a new batch of a still running query (default 30)"),
+      Flag.withSchema(Positive),
+      Flag.withDefault(30)
+    ),
+    noWatch: Flag.Boolean("no-watch").pipe(Flag.withDescription("Skip the watch (the query is known to be stopped)"), Flag.withDefault(false)),
+    addKafkaColumn: Flag.Boolean("add-kafka-column").pipe(
+      Flag.withDescription("Add kafka-delta's _kafka column (topic, partition, offset, timestamp, key) to the table's schema"),
+      Flag.withDefault(false)
+    ),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      migrate({
+        environment: flags.environment,
+        topic: flags.topic,
+        environmentsDir: flags.environmentsDir,
+        checkpoint: flags.fromSparkCheckpoint,
+        dryRun: flags.dryRun,
+        watchSeconds: flags.noWatch ? 0 : flags.watchSeconds,
+        addKafkaColumn: flags.addKafkaColumn
+      }),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Continue a Spark Structured Streaming checkpoint (the notebook's) into the same table: one commit with the positions where Spark stopped"))
+
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, migrateCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */

@@ -15,7 +15,9 @@ const configurationTags = new Set([
   "SecretNotFoundError",
   "SecretReadError",
   "UsageError",
-  "SecondStreamError"
+  "SecondStreamError",
+  "MigrationRefusedError",
+  "SparkCheckpointError"
 ])
 
 /** The user this process runs as, for "make it writable by ...". */

@@ -90,7 +90,9 @@ export const DeltaSection = Schema.Struct({
   targetFileSize: Schema.optionalKey(PositiveInt),
   /** Parquet codec of data files: `snappy` (Spark's default) or `zstd` (smaller, slower to write). */
   compression: Schema.optionalKey(Schema.Literals(["snappy", "zstd"])),
-  checkpointInterval: Schema.optionalKey(PositiveInt)
+  checkpointInterval: Schema.optionalKey(PositiveInt),
+  /** How rows are laid out: `value` (one struct column, the notebook's) or `columns`; by default the table's own. */
+  layout: Schema.optionalKey(Schema.Literals(["value", "columns"]))
 })
 
 /** The retry schedule for transient errors. */

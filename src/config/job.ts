@@ -70,6 +70,7 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
       location: NodePath.join(location, `${table}_dead_letter`)
     },
     partitionBy: file.delta.partitionBy ?? [],
+    ...(file.delta.layout === undefined ? {} : { layout: file.delta.layout }),
     writer: {
       ...(file.delta.targetFileSize === undefined ? {} : { targetFileSize: file.delta.targetFileSize }),
       ...(file.delta.checkpointInterval === undefined ? {} : { checkpointInterval: file.delta.checkpointInterval }),

@@ -22,7 +22,8 @@ export const deadLetterAvroSchema = {
 } as const
 
 const deadLetterType = avro.Type.forSchema(deadLetterAvroSchema as unknown as avro.Schema)
-const DEAD_LETTER_SCHEMA_ID = -1
+/** The writer schema id of dead-letter rows (registry ids are never negative). */
+export const DEAD_LETTER_SCHEMA_ID = -1
 const framePrefix = new Uint8Array([0, 0xff, 0xff, 0xff, 0xff])
 
 let writerCache: { codec: Codec; writer: WriterSchema } | undefined

@@ -57,6 +57,8 @@ export interface JobConfig {
   /** Where `onBadRecord: dead-letter` writes: `<table>_dead_letter` beside the table. */
   readonly deadLetterTable: TableRef
   readonly partitionBy: ReadonlyArray<string>
+  /** The table layout from `delta.layout`; absent: the table schema decides (see src/pipeline/value-layout.ts). */
+  readonly layout?: "value" | "columns" | undefined
   /** Delta writer settings from the `delta` section (defaults apply when absent). */
   readonly writer: {
     readonly targetFileSize?: number
