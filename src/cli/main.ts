@@ -5,16 +5,22 @@
 // the modules themselves, not the package index: the index loads every platform module (a Redis client too)
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schedule, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { runStream } from "../pipeline/stream.ts"
 import { Config } from "../services/Config.ts"
-import { logReporter } from "../pipeline/progress.ts"
+import { makeHealth } from "../pipeline/health.ts"
+import { makeMetrics } from "../pipeline/metrics.ts"
+import { combineReporters, logReporter, type ProgressReporter } from "../pipeline/progress.ts"
+import { progressReporter } from "../pipeline/streaming-progress.ts"
+import { tracingReporter } from "../pipeline/tracing.ts"
+import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { liveLayersFromFile } from "./live.ts"
+import { liveLayers } from "./live.ts"
+import { metricsServer, otlpExport } from "./observe.ts"
 import { vacuum } from "./vacuum.ts"
-import { describeFailure, humanLogger } from "./report.ts"
+import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
 
 let exitCode = 0
 
@@ -22,8 +28,8 @@ const Positive = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 
 const verbose = Flag.Boolean("verbose").pipe(Flag.withDescription("Print the full cause of a failure"), Flag.withDefault(false))
 
-/** Runs `program` with human logging; a failure becomes one line on stderr and the exit status. */
-const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: boolean): Effect.Effect<void, never, R> =>
+/** Runs `program` with human (or JSON) logging; a failure becomes one line on stderr and the exit status. */
+const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: boolean, logFormat: LogFormat = "human"): Effect.Effect<void, never, R> =>
   program.pipe(
     Effect.asVoid,
     Effect.catchCause((cause) =>
@@ -31,12 +37,53 @@ const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: bo
         ? Effect.failCause(cause as Cause.Cause<never>)
         : Effect.sync(() => {
           const { line, exitCode: code } = describeFailure(cause, isVerbose)
-          process.stderr.write(`kafka-delta: ${line}\n`)
+          process.stderr.write(
+            logFormat === "json"
+              ? `${JSON.stringify({ time: new Date().toISOString(), level: "error", message: line, exitCode: code })}\n`
+              : `kafka-delta: ${line}\n`
+          )
           exitCode = code
         })
     ),
-    Effect.provide(Logger.layer([humanLogger]))
+    Effect.provide(Logger.layer([logFormat === "json" ? jsonLogger : humanLogger]))
   )
+
+/** How `run` shows itself: the flags of metrics, OTLP, and JSON progress. */
+interface Observing {
+  readonly metricsPort: number | undefined
+  readonly otlpEndpoint: string | undefined
+  readonly progress: "none" | "json"
+}
+
+/**
+ * Runs the stream of the configured job with its reporters: log lines, metrics (served when a port is given,
+ * before Kafka is connected, so `/readyz` answers "not started" meanwhile), health, batch traces (exported under
+ * `--otlp-endpoint`), and JSON progress lines on stdout under `--progress json`.
+ */
+const observedRun = (observing: Observing, layersOf: typeof liveLayers) =>
+  Effect.gen(function*() {
+    const job = yield* Config
+    armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
+    const metrics = makeMetrics(job)
+    const health = makeHealth(job)
+    const reporters: Array<ProgressReporter> = [logReporter, metrics.reporter, health.reporter, tracingReporter(job)]
+    if (observing.progress === "json") {
+      reporters.push(progressReporter(job, (p) => Effect.sync(() => void process.stdout.write(`${JSON.stringify(p)}\n`))))
+    }
+    const port = observing.metricsPort ?? job.metricsPort
+    if (port !== undefined) yield* Layer.build(metricsServer({ port, health, sample: metrics.sample }))
+    const run = runStream({ codec: avroCodec, reporter: combineReporters(...reporters) }).pipe(
+      Effect.provide(layersOf(job)),
+      Effect.tapCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.void : health.reporter.failed?.(describeFailure(cause, false).line) ?? Effect.void),
+      Effect.annotateLogs({ topic: job.kafkaTopic, table: job.table.name })
+    )
+    if (observing.otlpEndpoint === undefined) return yield* run
+    // gauges that move with time alone are sampled for the exporter as a scrape samples them
+    yield* Effect.forkScoped(Effect.repeat(metrics.sample, Schedule.spaced("1 second")))
+    return yield* Effect.provide(run, otlpExport(observing.otlpEndpoint))
+  }).pipe(Effect.scoped)
+
+const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
 
 /**
  * After SIGTERM or SIGINT the stream is interrupted and an in-flight commit runs to its end; if that takes longer
@@ -70,14 +117,39 @@ const run = Command.make(
       Flag.withDescription("continuous: run until stopped; available-now: drain what exists at start, commit, exit"),
       Flag.withDefault("continuous")
     ),
+    metricsPort: Flag.Int("metrics-port").pipe(
+      Flag.withDescription("Serve /metrics (Prometheus), /healthz and /readyz on this port (or metrics.port in the environment file)"),
+      Flag.withSchema(Port),
+      Flag.optional
+    ),
+    otlpEndpoint: Flag.String("otlp-endpoint").pipe(
+      Flag.withDescription("Export metrics and one trace per batch to this OTLP/HTTP collector, e.g. http://localhost:4318"),
+      Flag.optional
+    ),
+    logFormat: Flag.Literals("log-format", ["human", "json"]).pipe(
+      Flag.withDescription("human: time and message; json: one object per line (time, level, message, fields)"),
+      Flag.withDefault("human")
+    ),
+    progress: Flag.Literals("progress", ["none", "json"]).pipe(
+      Flag.withDescription("json: print one Spark-like StreamingQueryProgress object per commit on stdout"),
+      Flag.withDefault("none")
+    ),
     verbose
   },
   (flags) =>
     runReporting(
-      runWithGracePeriod.pipe(
-        Effect.provide(liveLayersFromFile({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
+      observedRun(
+        {
+          metricsPort: Option.getOrUndefined(flags.metricsPort),
+          otlpEndpoint: Option.getOrUndefined(flags.otlpEndpoint),
+          progress: flags.progress
+        },
+        liveLayers
+      ).pipe(
+        Effect.provide(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
-      flags.verbose
+      flags.verbose,
+      flags.logFormat
     )
 ).pipe(Command.withDescription("Stream a Kafka topic of an environment into its Delta table"))
 
