@@ -19,6 +19,8 @@ import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
 import { liveLayers } from "./live.ts"
 import { metricsServer, otlpExport } from "./observe.ts"
+import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
+import { KafkaSource } from "../services/KafkaSource.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
 
@@ -212,9 +214,86 @@ const vacuumCommand = Command.make(
     )
 ).pipe(Command.withDescription("List (--dry-run) or delete data files no commit references, e.g. from a batch that crashed before its commit"))
 
+/** The layers of a command about one job of an environment file (Config from the file, and the live services). */
+const jobLayers = (flags: { readonly environmentsDir: string; readonly environment: string; readonly topic: string }) =>
+  Layer.unwrap(Effect.map(Config, liveLayers)).pipe(
+    Layer.provideMerge(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: "available-now" }))
+  )
+
+const jobFlags = {
+  environment: Flag.String("environment").pipe(Flag.withDescription("Environment name: reads <environments-dir>/<name>.json (case-insensitive)")),
+  topic: Flag.String("topic").pipe(Flag.withDescription("Topic name without the environment's topicPrefix")),
+  environmentsDir: Flag.String("environments-dir").pipe(Flag.withDescription("Directory of environment files"), Flag.withDefault("environments"))
+}
+
+const print = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
+
+const offsetsSet = Command.make(
+  "set",
+  {
+    ...jobFlags,
+    partition: Flag.Int("partition").pipe(Flag.withDescription("The partition to move (with --offset)"), Flag.optional),
+    offset: Flag.Int("offset").pipe(Flag.withDescription("The offset the partition reads next (with --partition)"), Flag.optional),
+    to: Flag.String("to").pipe(Flag.withDescription("Move every partition: earliest, latest, or an ISO 8601 time (the first record at or after it)"), Flag.optional),
+    yes: Flag.Boolean("yes").pipe(Flag.withDescription("Write the plan (without it, only show it)"), Flag.withDefault(false)),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      Effect.gen(function*() {
+        const partition = Option.getOrUndefined(flags.partition)
+        const offset = Option.getOrUndefined(flags.offset)
+        const to = Option.getOrUndefined(flags.to)
+        let target: OffsetTarget
+        if (to !== undefined) {
+          if (partition !== undefined || offset !== undefined) return yield* new OffsetsUsageError({ reason: "give either --to, or --partition with --offset, not both" })
+          const parsed = parseTarget(to)
+          if (parsed === undefined) return yield* new OffsetsUsageError({ reason: `--to ${JSON.stringify(to)} is not earliest, latest or an ISO 8601 time such as 2026-01-31T12:00:00Z` })
+          target = parsed
+        } else if (partition !== undefined && offset !== undefined && partition >= 0 && offset >= 0) {
+          target = { _tag: "Partition", partition, offset }
+        } else {
+          return yield* new OffsetsUsageError({ reason: "give --partition P --offset N (both at least 0), or --to earliest|latest|<ISO time>" })
+        }
+        const job = yield* Config
+        const standing = yield* readStanding
+        const byTimestamp = target._tag === "Timestamp"
+          ? new Map((yield* (yield* KafkaSource).offsetsForTimestamp(job.kafkaTopic, target.timestamp)).map((p) => [p.partition, p.offset]))
+          : new Map<number, number>()
+        const moves = yield* planMoves(standing, target, byTimestamp)
+        yield* print(formatMoves(standing, moves))
+        if (!flags.yes) return yield* print("dry run: nothing written; add --yes to write this")
+        const described = target._tag === "Partition" ? `partition ${target.partition} offset ${target.offset}` : target._tag === "Timestamp" ? target.text : target._tag.toLowerCase()
+        const version = yield* applyMoves(moves, described)
+        yield* print(`written as table version ${version}`)
+      }).pipe(Effect.provide(jobLayers(flags))),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Move the positions the table holds (rewind or skip), with a Delta commit of txns only; needs --yes"))
+
+const offsetsCommand = Command.make(
+  "offsets",
+  {
+    ...jobFlags,
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print JSON"), Flag.withDefault(false)),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      Effect.gen(function*() {
+        const standing = yield* readStanding
+        yield* print(flags.json ? JSON.stringify(standing) : formatStanding(standing))
+      }).pipe(Effect.provide(jobLayers(flags))),
+      flags.verbose
+    )
+).pipe(
+  Command.withDescription("Show per partition the table's position, the topic's earliest and latest offsets, the lag; the table's version and last commit"),
+  Command.withSubcommands([offsetsSet])
+)
+
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, offsetsCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */
