@@ -17,7 +17,9 @@ import { tracingReporter } from "../pipeline/tracing.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { liveLayers } from "./live.ts"
+import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
+import { checkJob } from "./check.ts"
+import { deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
 import { metricsServer, otlpExport } from "./observe.ts"
 import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
@@ -291,9 +293,29 @@ const offsetsCommand = Command.make(
   Command.withSubcommands([offsetsSet])
 )
 
+const checkCommand = Command.make(
+  "check",
+  { ...jobFlags, verbose },
+  (flags) =>
+    runReporting(
+      checkJob.pipe(
+        Effect.tap((code) => Effect.sync(() => {
+          exitCode = code
+        })),
+        Effect.provide(
+          Layer.mergeAll(CheckpointStoreFile.layerConfig, deltaSinkLayer).pipe(
+            Layer.provideMerge(secretsLayer),
+            Layer.provideMerge(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: "continuous" }))
+          )
+        )
+      ),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Check that a run could start: the file, its secrets, Kafka, the registry, the table and the checkpoint; say what it would do"))
+
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand, offsetsCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, offsetsCommand, checkCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */
