@@ -63,8 +63,8 @@ export const residentMemory = Metric.gauge("kafka_delta_process_resident_memory_
 /** V8 heap in use. */
 export const heapUsed = Metric.gauge("kafka_delta_process_heap_used_bytes", { description: "V8 heap in use" })
 
-/** The error tags that mean a Delta commit met a conflicting one. */
-const conflictCauses = new Set(["DeltaCommitConflictError", "CommitConflictError", "ConcurrentAppendError"])
+/** The error tags that mean a Delta commit met a conflicting one (`CommitConflict` of src/delta/commit.ts). */
+const conflictCauses = new Set(["CommitConflict"])
 
 /** The labels of every series of `job`. */
 export const labelsOf = (job: JobConfig): Record<string, string> => ({ topic: job.kafkaTopic, table: job.table.name })
