@@ -5,24 +5,17 @@
 // the modules themselves, not the package index: the index loads every platform module (a Redis client too)
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schedule, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { runStream } from "../pipeline/stream.ts"
-import { Config } from "../services/Config.ts"
-import { makeHealth } from "../pipeline/health.ts"
-import { makeMetrics } from "../pipeline/metrics.ts"
-import { combineReporters, logReporter, type ProgressReporter } from "../pipeline/progress.ts"
-import { progressReporter } from "../pipeline/streaming-progress.ts"
-import { tracingReporter } from "../pipeline/tracing.ts"
-import * as ConfigFile from "../../layers/config/environment-file.ts"
-import { avroCodec } from "../pipeline/avro-codec.ts"
-import { demoEpilogue, demoLayers } from "./demo.ts"
 import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
-import { checkJob } from "./check.ts"
-import { deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
-import { metricsServer, otlpExport } from "./observe.ts"
-import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
+import * as ConfigFile from "../../layers/config/environment-file.ts"
+import { Config } from "../services/Config.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
+import { checkJob } from "./check.ts"
+import { demoEpilogue, demoLayers } from "./demo.ts"
+import { deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
+import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
+import { observedRun, runWithGracePeriod } from "./run.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
 
@@ -52,64 +45,7 @@ const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: bo
     Effect.provide(Logger.layer([logFormat === "json" ? jsonLogger : humanLogger]))
   )
 
-/** How `run` shows itself: the flags of metrics, OTLP, and JSON progress. */
-interface Observing {
-  readonly metricsPort: number | undefined
-  readonly otlpEndpoint: string | undefined
-  readonly progress: "none" | "json"
-}
-
-/**
- * Runs the stream of the configured job with its reporters: log lines, metrics (served when a port is given,
- * before Kafka is connected, so `/readyz` answers "not started" meanwhile), health, batch traces (exported under
- * `--otlp-endpoint`), and JSON progress lines on stdout under `--progress json`.
- */
-const observedRun = (observing: Observing, layersOf: typeof liveLayers) =>
-  Effect.gen(function*() {
-    const job = yield* Config
-    armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
-    const metrics = makeMetrics(job)
-    const health = makeHealth(job)
-    const reporters: Array<ProgressReporter> = [logReporter, metrics.reporter, health.reporter, tracingReporter(job)]
-    if (observing.progress === "json") {
-      reporters.push(progressReporter(job, (p) => Effect.sync(() => void process.stdout.write(`${JSON.stringify(p)}\n`))))
-    }
-    const port = observing.metricsPort ?? job.metricsPort
-    if (port !== undefined) yield* Layer.build(metricsServer({ port, health, sample: metrics.sample }))
-    const run = runStream({ codec: avroCodec, reporter: combineReporters(...reporters) }).pipe(
-      Effect.provide(layersOf(job)),
-      Effect.tapCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.void : health.reporter.failed?.(describeFailure(cause, false).line) ?? Effect.void),
-      Effect.annotateLogs({ topic: job.kafkaTopic, table: job.table.name })
-    )
-    if (observing.otlpEndpoint === undefined) return yield* run
-    // gauges that move with time alone are sampled for the exporter as a scrape samples them
-    yield* Effect.forkScoped(Effect.repeat(metrics.sample, Schedule.spaced("1 second")))
-    return yield* Effect.provide(run, otlpExport(observing.otlpEndpoint))
-  }).pipe(Effect.scoped)
-
 const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
-
-/**
- * After SIGTERM or SIGINT the stream is interrupted and an in-flight commit runs to its end; if that takes longer
- * than `stream.gracePeriod` the process leaves with status 1. Nothing is half-committed either way: a commit
- * file is created whole or not at all, and an abandoned batch is read again next run.
- */
-const armGracePeriod = (millis: number): void => {
-  const arm = (signal: string) => {
-    setTimeout(() => {
-      process.stderr.write(`kafka-delta: the in-flight commit did not finish within the grace period of ${millis / 1000} s after ${signal}; leaving it (its batch is read again next run)\n`)
-      process.exit(1)
-    }, millis).unref()
-  }
-  process.once("SIGTERM", () => arm("SIGTERM"))
-  process.once("SIGINT", () => arm("SIGINT"))
-}
-
-const runWithGracePeriod = Effect.gen(function*() {
-  const job = yield* Config
-  armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
-  return yield* runStream({ codec: avroCodec, reporter: logReporter })
-})
 
 const run = Command.make(
   "run",

@@ -74,6 +74,14 @@ export interface JobMetrics {
   readonly reporter: ProgressReporter
   /** Refreshes seconds since the last commit and process memory (call before a scrape or an export). */
   readonly sample: Effect.Effect<void>
+  /**
+   * Sets the per-partition lag and positions from what the table holds (`positions`) and what the topic holds
+   * (`ranges`) right now: a lag exporter's view, independent of the stream's own events.
+   */
+  readonly samplePositions: (
+    positions: ReadonlyMap<number, number>,
+    ranges: ReadonlyArray<{ readonly partition: number; readonly earliest: number; readonly latest: number }>
+  ) => Effect.Effect<void>
 }
 
 /** The metrics of `job`'s series. */
@@ -139,6 +147,20 @@ export const makeMetrics = (job: JobConfig): JobMetrics => {
         conflictCauses.has(event.cause) ? Metric.update(labelled(commitConflicts), 1) : Effect.void
       )
   }
-  return { reporter, sample }
+  const samplePositions = (
+    positions: ReadonlyMap<number, number>,
+    ranges: ReadonlyArray<{ readonly partition: number; readonly earliest: number; readonly latest: number }>
+  ) =>
+    Effect.forEach(ranges, (range) => {
+      const partition = String(range.partition)
+      const position = positions.get(range.partition)
+      // without a position the stream has read nothing of the partition yet: all it holds is lag
+      const lagged = range.latest - Math.max(position ?? range.earliest, range.earliest)
+      return Effect.andThen(
+        Metric.update(labelled(partitionLag, { partition }), Math.max(0, lagged)),
+        position === undefined ? Effect.void : Metric.update(labelled(committedOffset, { partition }), position)
+      )
+    }, { discard: true })
+  return { reporter, sample, samplePositions }
 }
 

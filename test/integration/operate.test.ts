@@ -97,6 +97,10 @@ describe("operating kafka-delta run", () => {
         return scraped !== undefined && sample(scraped.text, "kafka_delta_records_written_total", labels) === 120 ? scraped.text : undefined
       })
       expect(sample(first, "kafka_delta_lag_records", labels)).toBe(0)
+      for (const partition of ["0", "1"]) {
+        expect(sample(first, "kafka_delta_partition_lag_records", { ...labels, partition })).toBe(0)
+        expect(sample(first, "kafka_delta_committed_offset", { ...labels, partition })).toBe(60)
+      }
       expect(sample(first, "kafka_delta_batches_committed_total", labels)).toBeGreaterThanOrEqual(3)
       expect(sample(first, "kafka_delta_table_version", labels)).toBeGreaterThanOrEqual(2)
       expect(sample(first, "kafka_delta_process_resident_memory_bytes", {})).toBeGreaterThan(0)
@@ -115,6 +119,8 @@ describe("operating kafka-delta run", () => {
         return scraped !== undefined && sample(scraped.text, "kafka_delta_records_written_total", labels) === 150 ? scraped.text : undefined
       })
       expect(sample(second, "kafka_delta_lag_records", labels)).toBe(0)
+      expect(sample(second, "kafka_delta_committed_offset", { ...labels, partition: "0" })).toBe(75)
+      expect(sample(second, "kafka_delta_partition_lag_records", { ...labels, partition: "1" })).toBe(0)
       expect(sample(second, "kafka_delta_seconds_since_last_commit", labels)).toBeLessThan(30)
     } finally {
       const status = await run.stop()
@@ -137,6 +143,9 @@ describe("operating kafka-delta run", () => {
       const readyz = await get(port, "/readyz")
       expect(readyz?.status).toBe(503)
       expect(readyz?.text).toContain("not started")
+      const metrics = await get(port, "/metrics")
+      expect(metrics?.status).toBe(200)
+      expect(metrics?.text).toContain("kafka_delta_process_resident_memory_bytes")
     } finally {
       await run.stop()
     }
