@@ -59,9 +59,7 @@ export const observedRun = (observing: Observing, layersOf: typeof liveLayers) =
     const metrics = makeMetrics(job)
     const health = makeHealth(job)
     const reporters: Array<ProgressReporter> = [logReporter, metrics.reporter, health.reporter, tracingReporter(job)]
-    if (observing.progress === "json") {
-      reporters.push(progressReporter(job, (p) => Effect.sync(() => void process.stdout.write(`${JSON.stringify(p)}\n`))))
-    }
+    const printProgress = progressReporter(job, (p) => Effect.sync(() => void process.stdout.write(`${JSON.stringify(p)}\n`)))
     // the per-partition lag is sampled from the table and the topic once the services exist
     let samplePositions: Effect.Effect<void> = Effect.void
     const sample = Effect.andThen(metrics.sample, Effect.suspend(() => samplePositions))
@@ -69,6 +67,7 @@ export const observedRun = (observing: Observing, layersOf: typeof liveLayers) =
     if (port !== undefined) yield* Layer.build(metricsServer({ port, health, sample }))
     const run = Effect.gen(function*() {
       samplePositions = yield* positionsSampler(job, metrics)
+      if (observing.progress === "json") reporters.push(yield* withPartitionRanges(job, printProgress))
       return yield* runStream({ codec: avroCodec, reporter: combineReporters(...reporters) })
     }).pipe(
       Effect.provide(layersOf(job)),
@@ -81,6 +80,46 @@ export const observedRun = (observing: Observing, layersOf: typeof liveLayers) =
     return yield* Effect.provide(run, otlpExport(observing.otlpEndpoint))
   }).pipe(Effect.scoped)
 
+/** The table's positions per partition (its txn versions of this stream). */
+const tablePositions = (job: JobConfig) =>
+  Effect.gen(function*() {
+    const txns = yield* (yield* DeltaSink).txnVersions(job.table, appIdPrefixOf(job.streamId))
+    const positions = new Map<number, number>()
+    for (const [appId, version] of txns) {
+      const partition = partitionOfAppId(job.streamId, appId)
+      if (partition !== undefined) positions.set(partition, version)
+    }
+    return positions
+  })
+
+/**
+ * Hands `reporter` committed events with their per-partition ranges: when the stream does not give them, they are
+ * the table's positions before and after the commit (read once per commit, so only for `--progress json`).
+ */
+const withPartitionRanges = (job: JobConfig, reporter: ProgressReporter) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<DeltaSink>()
+    let before = new Map<number, number>()
+    return {
+      ...reporter,
+      start: (event) =>
+        Effect.andThen(Effect.sync(() => {
+          before = new Map(event.positions)
+        }), reporter.start(event)),
+      committed: (event) =>
+        Effect.gen(function*() {
+          if (event.partitions !== undefined) return yield* reporter.committed(event)
+          const after = yield* tablePositions(job).pipe(Effect.provideContext(context), Effect.orElseSucceed(() => before))
+          const partitions = [...after].sort(([a], [b]) => a - b).flatMap(([partition, until]) => {
+            const from = before.get(partition) ?? until
+            return until === from ? [] : [{ partition, from, until }]
+          })
+          before = new Map([...before, ...after])
+          return yield* reporter.committed({ ...event, partitions })
+        })
+    } satisfies ProgressReporter
+  })
+
 /**
  * Reads the table's positions and the topic's offsets and sets the per-partition metrics; quietly does nothing
  * when either cannot be read within two seconds (a scrape must answer while Kafka is away).
@@ -91,12 +130,7 @@ const positionsSampler = (job: JobConfig, metrics: JobMetrics) =>
     const source = yield* KafkaSource
     return Effect.gen(function*() {
       const ranges = yield* source.offsets(job.kafkaTopic)
-      const txns = yield* sink.txnVersions(job.table, appIdPrefixOf(job.streamId))
-      const positions = new Map<number, number>()
-      for (const [appId, version] of txns) {
-        const partition = partitionOfAppId(job.streamId, appId)
-        if (partition !== undefined) positions.set(partition, version)
-      }
+      const positions = yield* tablePositions(job).pipe(Effect.provideService(DeltaSink, sink))
       yield* metrics.samplePositions(positions, ranges)
     }).pipe(Effect.timeout("2 seconds"), Effect.ignore)
   })

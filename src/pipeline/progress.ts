@@ -46,8 +46,9 @@ export interface CommittedPartition {
   readonly from: number
   /** The next offset to read after the batch (the txn version the table now holds). */
   readonly until: number
-  readonly rows: number
-  readonly bytes: number
+  /** Rows and bytes of the partition in the batch, when the stream gives them. */
+  readonly rows?: number | undefined
+  readonly bytes?: number | undefined
   /** The partition's high watermark as last seen, when known. */
   readonly highWatermark?: number | undefined
 }

@@ -199,5 +199,20 @@ describe("operating kafka-delta run", () => {
       expect(typeof p["sink"]["tableVersion"]).toBe("number")
     }
     expect(new Set(progress.map((p) => p["runId"])).size).toBe(1)
+    // the offset ranges per partition chain from 0 to the end of each partition, and add up to what was read
+    const position = new Map([["0", 0], ["1", 0]])
+    let moved = 0
+    for (const p of progress) {
+      const start = p["sources"][0]["startOffset"][topic]
+      const end = p["sources"][0]["endOffset"][topic]
+      expect(Object.keys(start)).toEqual(Object.keys(end))
+      for (const partition of Object.keys(end)) {
+        expect(start[partition]).toBe(position.get(partition))
+        moved += end[partition] - start[partition]
+        position.set(partition, end[partition])
+      }
+    }
+    expect(moved).toBe(80)
+    expect([...position.values()]).toEqual([40, 40])
   }, 120_000)
 })
