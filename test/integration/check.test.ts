@@ -3,11 +3,13 @@
  * a run could start (secrets resolved, never printed), 2 for configuration, 1 when Kafka cannot be reached.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import * as NodePath from "node:path"
 import * as Net from "node:net"
 import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { localEnvironment, produce, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
 
 const schema = { type: "record", name: "Probe", namespace: "check", fields: [{ name: "id", type: "long" }] }
 
@@ -67,5 +69,36 @@ describe("kafka-delta check", () => {
     const noKafka = runCli(["check", "--environment", "It", "--environments-dir", unreachable, "--topic", "t"], {}, 60_000)
     assert.strictEqual(noKafka.status, 1, noKafka.stderr)
     expect(noKafka.stderr).toContain("unavailable")
+  }, 120_000)
+
+  it("exits 1 while a run holds the stream's checkpoint", async () => {
+    const dir = tempDir("check-lock")
+    const topic = `check_${randomUUID().slice(0, 8)}`
+    const environments = writeEnvironment(dir, "It", localEnvironment(dir))
+    const job = ["--environment", "It", "--environments-dir", environments, "--topic", topic]
+    produce({ topic, schema, count: 5, partitions: 1, dir })
+    const env = { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "" }
+    const child = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), "run", ...job], { cwd: root, env })
+    let stderr = ""
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    try {
+      const deadline = Date.now() + 60_000
+      while (!stderr.includes("batch 0") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+      const checked = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const check = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), "check", ...job], { cwd: root, env })
+        let out = ""
+        let err = ""
+        check.stdout.on("data", (chunk) => (out += String(chunk)))
+        check.stderr.on("data", (chunk) => (err += String(chunk)))
+        check.once("exit", (status) => resolve({ status, stdout: out, stderr: err }))
+      })
+      expect(checked.stdout).toContain("ok   table")
+      assert.strictEqual(checked.status, 1, checked.stderr)
+      expect(checked.stderr).toContain("stream already running")
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
   }, 120_000)
 })
