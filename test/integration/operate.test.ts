@@ -151,6 +151,31 @@ describe("operating kafka-delta run", () => {
     }
   }, 60_000)
 
+  it("refuses a metrics port in use with exit status 2", async () => {
+    const dir = tempDir("portinuse")
+    const topic = `inuse_${randomUUID().slice(0, 8)}`
+    produce({ topic, schema, count: 1, partitions: 1, dir })
+    const environments = writeEnvironment(dir, "It", localEnvironment(dir))
+    const taken = Net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, resolve))
+    try {
+      const port = (taken.address() as Net.AddressInfo).port
+      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), "run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--metrics-port", String(port)], {
+          cwd: root,
+          env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "" }
+        })
+        let stderr = ""
+        child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+        child.once("exit", (status) => resolve({ status, stderr }))
+      })
+      assert.strictEqual(result.status, 2, result.stderr)
+      expect(result.stderr).toContain(`cannot serve metrics on port ${port}: listen EADDRINUSE`)
+    } finally {
+      taken.close()
+    }
+  }, 60_000)
+
   it("refuses a metrics port out of range with exit status 2, from the flag and from the environment file", () => {
     const dir = tempDir("badport")
     const environments = writeEnvironment(dir, "It", { ...localEnvironment(dir), metrics: { port: 70000 } })
