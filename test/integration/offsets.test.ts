@@ -6,6 +6,7 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
@@ -62,6 +63,10 @@ describe("kafka-delta offsets", () => {
     const log = readTable(location, [`It_${topic}-p0`, `It_${topic}-p1`])
     expect(log.txn).toEqual({ [`It_${topic}-p0`]: 10, [`It_${topic}-p1`]: 30 })
     expect(log.numRows).toBe(60)
+    const commit = Fs.readFileSync(NodePath.join(location, "_delta_log", "00000000000000000001.json"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    expect(commit.map((action) => Object.keys(action)[0])).toEqual(["commitInfo", "txn"])
+    expect(commit[0].commitInfo.operationParameters).toMatchObject({ operation: "SET OFFSETS", target: "partition 0 offset 10" })
+    expect(JSON.parse(commit[0].commitInfo.operationParameters.moved)).toEqual([{ partition: 0, from: 30, to: 10 }])
 
     const rerun = runCli(["run", ...job, "--trigger", "available-now"])
     assert.strictEqual(rerun.status, 0, rerun.stderr)
