@@ -34,6 +34,7 @@ export const armGracePeriod = (millis: number): void => {
   process.once("SIGINT", () => arm("SIGINT"))
 }
 
+/** Runs the configured stream with log lines only, the grace period armed (what `demo` runs). */
 export const runWithGracePeriod = Effect.gen(function*() {
   const job = yield* Config
   armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
