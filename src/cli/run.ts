@@ -3,7 +3,7 @@
  * run to the outside (log lines, metrics and health on a port, batch traces over OTLP, JSON progress on stdout).
  */
 import { Cause, Duration, Effect, Layer, Schedule } from "effect"
-import { makeHealth } from "../pipeline/health.ts"
+import { type HealthStatus, makeHealth } from "../pipeline/health.ts"
 import { type JobMetrics, makeMetrics } from "../pipeline/metrics.ts"
 import { appIdPrefixOf, partitionOfAppId } from "../pipeline/positions.ts"
 import { combineReporters, logReporter, type ProgressReporter } from "../pipeline/progress.ts"
@@ -68,6 +68,7 @@ export const observedRun = (observing: Observing, layersOf: typeof liveLayers) =
     if (port !== undefined) yield* Layer.build(metricsServer({ port, health, sample }))
     const run = Effect.gen(function*() {
       samplePositions = yield* positionsSampler(job, metrics)
+      health.setProbe(yield* kafkaProbe(job))
       if (observing.progress === "json") reporters.push(yield* withPartitionRanges(job, printProgress))
       return yield* runStream({ codec: avroCodec, reporter: combineReporters(...reporters) })
     }).pipe(
@@ -120,6 +121,17 @@ const withPartitionRanges = (job: JobConfig, reporter: ProgressReporter) =>
         })
     } satisfies ProgressReporter
   })
+
+/** Readiness's question to the broker: are the topic's offsets answered within two seconds? */
+const kafkaProbe = (job: JobConfig) =>
+  Effect.map(Effect.service(KafkaSource), (source) =>
+    source.offsets(job.kafkaTopic).pipe(
+      Effect.timeout("2 seconds"),
+      Effect.match({
+        onSuccess: (): HealthStatus => ({ ok: true, reason: `Kafka answers for ${job.kafkaTopic}` }),
+        onFailure: (error): HealthStatus => ({ ok: false, reason: `Kafka does not answer: ${error.message}` })
+      })
+    ))
 
 /**
  * Reads the table's positions and the topic's offsets and sets the per-partition metrics; quietly does nothing

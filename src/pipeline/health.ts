@@ -2,7 +2,7 @@
  * Whether a run is alive and whether it is ready, as `/healthz` and `/readyz` answer them, judged from the
  * progress events alone. Alive: the run has not failed. Ready: it has started (connected, positions loaded), and
  * it is keeping up — its last commit is recent, or the last commit left nothing to read (an idle topic commits
- * nothing, and is still ready).
+ * nothing, and is still ready) — and its probe (once set: the CLI asks Kafka for the topic's offsets) answers.
  */
 import { Duration, Effect } from "effect"
 import type { JobConfig } from "../services/Config.ts"
@@ -20,6 +20,8 @@ export interface RunHealth {
   readonly reporter: ProgressReporter
   readonly alive: Effect.Effect<HealthStatus>
   readonly ready: Effect.Effect<HealthStatus>
+  /** Sets a check that readiness also needs, e.g. that the broker answers (asked only when all else is ready). */
+  readonly setProbe: (probe: Effect.Effect<HealthStatus>) => void
 }
 
 /** How many `maxBatchInterval`s may pass without a commit while records wait, before the run is not ready. */
@@ -32,6 +34,7 @@ export const makeHealth = (job: JobConfig): RunHealth => {
   let lastLag = 0
   let failure: string | undefined
   let stopped = false
+  let probe: Effect.Effect<HealthStatus> | undefined
   const window = Duration.toMillis(job.stream.maxBatchInterval) * staleIntervals
   const reporter: ProgressReporter = {
     start: () =>
@@ -57,7 +60,7 @@ export const makeHealth = (job: JobConfig): RunHealth => {
   const alive = Effect.sync((): HealthStatus =>
     failure === undefined ? { ok: true, reason: "alive" } : { ok: false, reason: `failed: ${failure}` }
   )
-  const ready = Effect.sync((): HealthStatus => {
+  const judged = Effect.sync((): HealthStatus => {
     if (failure !== undefined) return { ok: false, reason: `failed: ${failure}` }
     if (stopped) return { ok: false, reason: "stopping" }
     if (startedAt === undefined) return { ok: false, reason: "not started: connecting to Kafka or loading positions" }
@@ -70,5 +73,13 @@ export const makeHealth = (job: JobConfig): RunHealth => {
       reason: `no commit for ${(since / 1000).toFixed(1)} s (over ${staleIntervals} maxBatchIntervals) with lag ${lastLag}`
     }
   })
-  return { reporter, alive, ready }
+  const ready = Effect.flatMap(judged, (status) => (status.ok && probe !== undefined ? probe : Effect.succeed(status)))
+  return {
+    reporter,
+    alive,
+    ready,
+    setProbe: (next) => {
+      probe = next
+    }
+  }
 }

@@ -83,6 +83,22 @@ describe("health", () => {
     }))
 })
 
+describe("health probe", () => {
+  it.effect("a ready run whose probe fails (the broker does not answer) is not ready, with the probe's reason", () =>
+    Effect.gen(function*() {
+      const job = testJob()
+      const health = makeHealth(job)
+      let answers = true
+      health.setProbe(Effect.sync(() => (answers ? { ok: true, reason: "Kafka answers" } : { ok: false, reason: "Kafka does not answer: timeout" })))
+      assert.isFalse((yield* health.ready).ok, "not started: the probe is not asked")
+      yield* health.reporter.start({ job, positions: new Map(), origins: new Map(), targets: undefined })
+      assert.deepStrictEqual(yield* health.ready, { ok: true, reason: "Kafka answers" })
+      answers = false
+      assert.deepStrictEqual(yield* health.ready, { ok: false, reason: "Kafka does not answer: timeout" })
+      assert.isTrue((yield* health.alive).ok)
+    }))
+})
+
 describe("StreamingQueryProgress", () => {
   it("has Spark's shape, with the offsets per partition the event gives", () => {
     const job = testJob()
