@@ -240,6 +240,19 @@ export const make = Effect.fnUntraced(function*(
         .sort((a, b) => a.partition - b.partition)
     ))
 
+  const offsetsForTimestamp = (topic: string, timestamp: number) =>
+    Effect.tryPromise({
+      try: () => Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestamp), admin.fetchTopicOffsets(topic)]),
+      catch: (error): KafkaSourceError =>
+        isUnknownTopic(error) ? new TopicNotFoundError({ topic, brokers: brokersText }) : fail(error)
+    }).pipe(Effect.map(([found, ranges]) => {
+      const latest = new Map(ranges.map((range) => [range.partition, Number(range.high)]))
+      // a partition with no record that new answers -1 from the broker: reading would start at its end
+      return found
+        .map((entry) => ({ partition: entry.partition, offset: Number(entry.offset) < 0 ? latest.get(entry.partition) ?? 0 : Number(entry.offset) }))
+        .sort((a, b) => a.partition - b.partition)
+    }))
+
   const context: ConsumeContext = {
     kafka,
     brokers: brokersText,
@@ -253,7 +266,7 @@ export const make = Effect.fnUntraced(function*(
     },
     tuning: options
   }
-  return KafkaSource.of({ offsets, consume: (request) => consumeStream(context, request) })
+  return KafkaSource.of({ offsets, offsetsForTimestamp, consume: (request) => consumeStream(context, request) })
 })
 
 /** The KafkaSource layer for explicit options. */

@@ -85,6 +85,14 @@ export class MemoryKafka {
     return this.logsOf(topic).map((log, partition) => ({ partition, earliest: log.logStart, latest: log.next }))
   }
 
+  /** Per partition, the first offset whose timestamp is at or after `timestamp`, else the latest offset. */
+  offsetsForTimestamp(topic: string, timestamp: number): ReadonlyArray<{ readonly partition: number; readonly offset: number }> {
+    return this.logsOf(topic).map((log, partition) => ({
+      partition,
+      offset: log.records.find((record) => record.timestamp >= timestamp)?.offset ?? log.next
+    }))
+  }
+
   /** Records of one partition at or above `from`, at most `max`. */
   fetch(topic: string, partition: number, from: number, max: number): ReadonlyArray<KafkaRecord> {
     const records = this.logOf(topic, partition).records
@@ -135,6 +143,10 @@ export const make = (kafka: MemoryKafka, options: MemoryKafkaOptions = {}): Kafk
     )
   return KafkaSource.of({
     offsets,
+    offsetsForTimestamp: (topic, timestamp) =>
+      Effect.suspend(() =>
+        kafka.has(topic) ? Effect.succeed(kafka.offsetsForTimestamp(topic, timestamp)) : Effect.fail(new TopicNotFoundError({ topic, brokers }))
+      ),
     consume: (request) =>
       Stream.unwrap(Effect.gen(function*() {
         const topic = request.topic

@@ -197,6 +197,21 @@ export const make = Effect.fnUntraced(function*(
       return low.map((offset, partition) => ({ partition, earliest: Number(offset), latest: Number(high[partition] ?? offset) }))
     })
 
+  const offsetsForTimestamp = (topic: string, timestamp: number): Effect.Effect<ReadonlyArray<{ readonly partition: number; readonly offset: number }>, KafkaSourceError> =>
+    Effect.gen(function*() {
+      const ranges = yield* offsets(topic)
+      const found = yield* Effect.tryPromise({
+        try: () => client.listOffsets({ topics: [topic], timestamp: BigInt(timestamp) }),
+        catch: (error) => fail(error, topic)
+      })
+      const byPartition = found.get(topic) ?? []
+      // a partition with no record that new answers -1 from the broker: reading would start at its end
+      return ranges.map((range) => {
+        const offset = Number(byPartition[range.partition] ?? -1)
+        return { partition: range.partition, offset: offset < 0 ? range.latest : offset }
+      })
+    })
+
   const context: FetchContext = {
     client,
     offsets,
@@ -208,6 +223,7 @@ export const make = Effect.fnUntraced(function*(
   }
   return KafkaSource.of({
     offsets,
+    offsetsForTimestamp,
     consume: (request) => fetchStream({ ...context, fail: (error) => fail(error, request.topic) }, request)
   })
 })

@@ -5,18 +5,20 @@
 // the modules themselves, not the package index: the index loads every platform module (a Redis client too)
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Duration, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { runStream } from "../pipeline/stream.ts"
+import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
+import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { Config } from "../services/Config.ts"
-import { logReporter } from "../pipeline/progress.ts"
-import { avroCodec } from "../pipeline/avro-codec.ts"
-import { codecForJob } from "../pipeline/value-layout.ts"
+import { KafkaSource } from "../services/KafkaSource.ts"
+import { checkJob } from "./check.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { liveLayersFromFile } from "./live.ts"
+import { deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
+import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
+import { observedRun, runWithGracePeriod } from "./run.ts"
 import { migrate } from "./migrate.ts"
 import { vacuum } from "./vacuum.ts"
-import { describeFailure, humanLogger } from "./report.ts"
+import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
 
 let exitCode = 0
 
@@ -24,8 +26,8 @@ const Positive = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 
 const verbose = Flag.Boolean("verbose").pipe(Flag.withDescription("Print the full cause of a failure"), Flag.withDefault(false))
 
-/** Runs `program` with human logging; a failure becomes one line on stderr and the exit status. */
-const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: boolean): Effect.Effect<void, never, R> =>
+/** Runs `program` with human (or JSON) logging; a failure becomes one line on stderr and the exit status. */
+const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: boolean, logFormat: LogFormat = "human"): Effect.Effect<void, never, R> =>
   program.pipe(
     Effect.asVoid,
     Effect.catchCause((cause) =>
@@ -33,34 +35,18 @@ const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: bo
         ? Effect.failCause(cause as Cause.Cause<never>)
         : Effect.sync(() => {
           const { line, exitCode: code } = describeFailure(cause, isVerbose)
-          process.stderr.write(`kafka-delta: ${line}\n`)
+          process.stderr.write(
+            logFormat === "json"
+              ? `${JSON.stringify({ time: new Date().toISOString(), level: "error", message: line, exitCode: code })}\n`
+              : `kafka-delta: ${line}\n`
+          )
           exitCode = code
         })
     ),
-    Effect.provide(Logger.layer([humanLogger]))
+    Effect.provide(Logger.layer([logFormat === "json" ? jsonLogger : humanLogger]))
   )
 
-/**
- * After SIGTERM or SIGINT the stream is interrupted and an in-flight commit runs to its end; if that takes longer
- * than `stream.gracePeriod` the process leaves with status 1. Nothing is half-committed either way: a commit
- * file is created whole or not at all, and an abandoned batch is read again next run.
- */
-const armGracePeriod = (millis: number): void => {
-  const arm = (signal: string) => {
-    setTimeout(() => {
-      process.stderr.write(`kafka-delta: the in-flight commit did not finish within the grace period of ${millis / 1000} s after ${signal}; leaving it (its batch is read again next run)\n`)
-      process.exit(1)
-    }, millis).unref()
-  }
-  process.once("SIGTERM", () => arm("SIGTERM"))
-  process.once("SIGINT", () => arm("SIGINT"))
-}
-
-const runWithGracePeriod = Effect.gen(function*() {
-  const job = yield* Config
-  armGracePeriod(Duration.toMillis(job.stream.gracePeriod))
-  return yield* runStream({ codec: yield* codecForJob(avroCodec), reporter: logReporter })
-})
+const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
 
 const run = Command.make(
   "run",
@@ -72,14 +58,39 @@ const run = Command.make(
       Flag.withDescription("continuous: run until stopped; available-now: drain what exists at start, commit, exit"),
       Flag.withDefault("continuous")
     ),
+    metricsPort: Flag.Int("metrics-port").pipe(
+      Flag.withDescription("Serve /metrics (Prometheus), /healthz and /readyz on this port (or metrics.port in the environment file)"),
+      Flag.withSchema(Port),
+      Flag.optional
+    ),
+    otlpEndpoint: Flag.String("otlp-endpoint").pipe(
+      Flag.withDescription("Export metrics and one trace per batch to this OTLP/HTTP collector, e.g. http://localhost:4318"),
+      Flag.optional
+    ),
+    logFormat: Flag.Literals("log-format", ["human", "json"]).pipe(
+      Flag.withDescription("human: time and message; json: one object per line (time, level, message, fields)"),
+      Flag.withDefault("human")
+    ),
+    progress: Flag.Literals("progress", ["none", "json"]).pipe(
+      Flag.withDescription("json: print one Spark-like StreamingQueryProgress object per commit on stdout"),
+      Flag.withDefault("none")
+    ),
     verbose
   },
   (flags) =>
     runReporting(
-      runWithGracePeriod.pipe(
-        Effect.provide(liveLayersFromFile({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
+      observedRun(
+        {
+          metricsPort: Option.getOrUndefined(flags.metricsPort),
+          otlpEndpoint: Option.getOrUndefined(flags.otlpEndpoint),
+          progress: flags.progress
+        },
+        liveLayers
+      ).pipe(
+        Effect.provide(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
-      flags.verbose
+      flags.verbose,
+      flags.logFormat
     )
 ).pipe(Command.withDescription("Stream a Kafka topic of an environment into its Delta table"))
 
@@ -164,7 +175,7 @@ const migrateCommand = Command.make(
   },
   (flags) =>
     runReporting(
-      migrate({
+     migrate({
         environment: flags.environment,
         topic: flags.topic,
         environmentsDir: flags.environmentsDir,
@@ -177,9 +188,106 @@ const migrateCommand = Command.make(
     )
 ).pipe(Command.withDescription("Continue a Spark Structured Streaming checkpoint (the notebook's) into the same table: one commit with the positions where Spark stopped"))
 
+/** The layers of a command about one job of an environment file (Config from the file, and the live services). */
+const jobLayers = (flags: { readonly environmentsDir: string; readonly environment: string; readonly topic: string }) =>
+  Layer.unwrap(Effect.map(Config, liveLayers)).pipe(
+    Layer.provideMerge(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: "available-now" }))
+  )
+
+const jobFlags = {
+  environment: Flag.String("environment").pipe(Flag.withDescription("Environment name: reads <environments-dir>/<name>.json (case-insensitive)")),
+  topic: Flag.String("topic").pipe(Flag.withDescription("Topic name without the environment's topicPrefix")),
+  environmentsDir: Flag.String("environments-dir").pipe(Flag.withDescription("Directory of environment files"), Flag.withDefault("environments"))
+}
+
+const print = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
+
+const offsetsSet = Command.make(
+  "set",
+  {
+    ...jobFlags,
+    partition: Flag.Int("partition").pipe(Flag.withDescription("The partition to move (with --offset)"), Flag.optional),
+    offset: Flag.Int("offset").pipe(Flag.withDescription("The offset the partition reads next (with --partition)"), Flag.optional),
+    to: Flag.String("to").pipe(Flag.withDescription("Move every partition: earliest, latest, or an ISO 8601 time (the first record at or after it)"), Flag.optional),
+    yes: Flag.Boolean("yes").pipe(Flag.withDescription("Write the plan (without it, only show it)"), Flag.withDefault(false)),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      Effect.gen(function*() {
+        const partition = Option.getOrUndefined(flags.partition)
+        const offset = Option.getOrUndefined(flags.offset)
+        const to = Option.getOrUndefined(flags.to)
+        let target: OffsetTarget
+        if (to !== undefined) {
+          if (partition !== undefined || offset !== undefined) return yield* new OffsetsUsageError({ reason: "give either --to, or --partition with --offset, not both" })
+          const parsed = parseTarget(to)
+          if (parsed === undefined) return yield* new OffsetsUsageError({ reason: `--to ${JSON.stringify(to)} is not earliest, latest or an ISO 8601 time such as 2026-01-31T12:00:00Z` })
+          target = parsed
+        } else if (partition !== undefined && offset !== undefined && partition >= 0 && offset >= 0) {
+          target = { _tag: "Partition", partition, offset }
+        } else {
+          return yield* new OffsetsUsageError({ reason: "give --partition P --offset N (both at least 0), or --to earliest|latest|<ISO time>" })
+        }
+        const job = yield* Config
+        const standing = yield* readStanding
+        const byTimestamp = target._tag === "Timestamp"
+          ? new Map((yield* (yield* KafkaSource).offsetsForTimestamp(job.kafkaTopic, target.timestamp)).map((p) => [p.partition, p.offset]))
+          : new Map<number, number>()
+        const moves = yield* planMoves(standing, target, byTimestamp)
+        yield* print(formatMoves(standing, moves))
+        if (!flags.yes) return yield* print("dry run: nothing written; add --yes to write this")
+        const described = target._tag === "Partition" ? `partition ${target.partition} offset ${target.offset}` : target._tag === "Timestamp" ? target.text : target._tag.toLowerCase()
+        const version = yield* applyMoves(moves, described)
+        yield* print(`written as table version ${version}`)
+      }).pipe(Effect.provide(jobLayers(flags))),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Move the positions the table holds (rewind or skip), with a Delta commit of txns only; needs --yes"))
+
+const offsetsCommand = Command.make(
+  "offsets",
+  {
+    ...jobFlags,
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print JSON"), Flag.withDefault(false)),
+    verbose
+  },
+  (flags) =>
+    runReporting(
+      Effect.gen(function*() {
+        const standing = yield* readStanding
+        yield* print(flags.json ? JSON.stringify(standing) : formatStanding(standing))
+      }).pipe(Effect.provide(jobLayers(flags))),
+      flags.verbose
+    )
+).pipe(
+  Command.withDescription("Show per partition the table's position, the topic's earliest and latest offsets, the lag; the table's version and last commit"),
+  Command.withSubcommands([offsetsSet])
+)
+
+const checkCommand = Command.make(
+  "check",
+  { ...jobFlags, verbose },
+  (flags) =>
+    runReporting(
+      checkJob.pipe(
+        Effect.tap((code) => Effect.sync(() => {
+          exitCode = code
+        })),
+        Effect.provide(
+          Layer.mergeAll(CheckpointStoreFile.layerConfig, deltaSinkLayer).pipe(
+            Layer.provideMerge(secretsLayer),
+            Layer.provideMerge(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: "continuous" }))
+          )
+        )
+      ),
+      flags.verbose
+    )
+).pipe(Command.withDescription("Check that a run could start: the file, its secrets, Kafka, the registry, the table and the checkpoint; say what it would do"))
+
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand, migrateCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, migrateCommand, offsetsCommand, checkCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */

@@ -17,7 +17,8 @@ const configurationTags = new Set([
   "UsageError",
   "SecondStreamError",
   "MigrationRefusedError",
-  "SparkCheckpointError"
+  "SparkCheckpointError",
+  "MetricsPortError"
 ])
 
 /** The user this process runs as, for "make it writable by ...". */
@@ -78,6 +79,25 @@ export const humanLogger = Logger.make((options) => {
   const level = options.logLevel === "Info" || options.logLevel === "Debug" ? "" : `${options.logLevel.toUpperCase()} `
   const message = Array.isArray(options.message) ? options.message.map(String).join(" ") : String(options.message)
   process.stderr.write(`${time} ${level}${message}\n`)
+})
+
+/** How log lines are printed: for people, or one JSON object per line. */
+export type LogFormat = "human" | "json"
+
+/**
+ * Prints log lines as one JSON object each (`time`, `level`, `message`, then the log annotations as fields:
+ * topic, table, partition, offsets, version), to stderr; built on Effect's structured log format.
+ */
+export const jsonLogger = Logger.map(Logger.formatStructured, (entry) => {
+  const message = Array.isArray(entry.message) ? entry.message.map(String).join(" ") : String(entry.message)
+  const line = JSON.stringify({
+    time: entry.timestamp,
+    level: entry.level.toLowerCase(),
+    message,
+    ...entry.annotations,
+    ...(entry.cause === undefined ? {} : { cause: entry.cause })
+  })
+  process.stderr.write(`${line}\n`)
 })
 
 /** One line describing why a run failed, and the exit status to end with. */

@@ -118,6 +118,14 @@ export const StreamSection = Schema.Struct({
   allowSecondStream: Schema.optionalKey(Schema.Boolean)
 })
 
+/** A TCP port a server listens on. */
+const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
+
+/** The `metrics` section: where `/metrics`, `/healthz` and `/readyz` are served. */
+export const MetricsSection = Schema.Struct({
+  port: Schema.optionalKey(Port)
+})
+
 /** A whole environment file. Unknown keys are refused (see `decodeEnvironmentFile`). */
 export const EnvironmentFile = Schema.Struct({
   environment: Schema.NonEmptyString,
@@ -126,7 +134,8 @@ export const EnvironmentFile = Schema.Struct({
   secrets: SecretsSection,
   delta: DeltaSection,
   checkpoints: LocalPath,
-  stream: StreamSection
+  stream: StreamSection,
+  metrics: Schema.optionalKey(MetricsSection)
 })
 /** A whole environment file, decoded. */
 export type EnvironmentFile = typeof EnvironmentFile.Type

@@ -96,6 +96,7 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
       gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds"),
       ...(file.stream.adoptPositionsFrom === undefined ? {} : { adoptPositionsFrom: file.stream.adoptPositionsFrom }),
       ...(file.stream.allowSecondStream === undefined ? {} : { allowSecondStream: file.stream.allowSecondStream })
-    }
+    },
+    ...(file.metrics?.port === undefined ? {} : { metricsPort: file.metrics.port })
   }
 }

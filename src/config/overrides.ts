@@ -46,7 +46,8 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "stream.allowSecondStream": "boolean",
   "stream.retry.initialDelay": "string",
   "stream.retry.maxDelay": "string",
-  "stream.retry.maxAttempts": "number"
+  "stream.retry.maxAttempts": "number",
+  "metrics.port": "number"
 }
 
 /** The environment variable that overrides `path`. */

@@ -1,9 +1,10 @@
 /**
  * What a run tells a person while it works: a start line, one line per commit (records, bytes, lag, latency),
  * warnings for bad records and data loss, and a final summary. Reporters are plain values so the CLI, tests
- * and embedding applications can each choose theirs. Metrics are updated whatever the reporter.
+ * and embedding applications can each choose theirs; `combineReporters` runs several (the CLI adds the metrics
+ * reporter of metrics.ts and the health of health.ts beside the log lines).
  */
-import { Effect, Metric } from "effect"
+import { Effect } from "effect"
 import type { JobConfig } from "../services/Config.ts"
 import type { LostRange } from "./positions.ts"
 import type { RunSummary } from "./stream.ts"
@@ -28,6 +29,37 @@ export interface CommittedEvent {
   readonly lag: number
   readonly latencyMs: number
   readonly deadLetters: number
+  /** Per partition of the batch: its range, its rows and bytes, the high watermark last seen (when the stream gives them). */
+  readonly partitions?: ReadonlyArray<CommittedPartition> | undefined
+  /** Per partition of the topic: records between the high watermark and the committed position (when given). */
+  readonly partitionLag?: ReadonlyMap<number, number> | undefined
+  /** Milliseconds spent by stage (e.g. `fetch`, `decode`, `write`, `commit`), when the stream measures them. */
+  readonly durationMs?: Readonly<Record<string, number>> | undefined
+  /** When the batch began filling (epoch ms), when given; the default is commit time minus `latencyMs`. */
+  readonly startedAt?: number | undefined
+}
+
+/** One partition's part in a committed batch. */
+export interface CommittedPartition {
+  readonly partition: number
+  /** The position the batch started at. */
+  readonly from: number
+  /** The next offset to read after the batch (the txn version the table now holds). */
+  readonly until: number
+  /** Rows and bytes of the partition in the batch, when the stream gives them. */
+  readonly rows?: number | undefined
+  readonly bytes?: number | undefined
+  /** The partition's high watermark as last seen, when known. */
+  readonly highWatermark?: number | undefined
+}
+
+/** A transient failure about to be retried. */
+export interface RetryEvent {
+  /** What was retried, e.g. `commit of batch 3`. */
+  readonly what: string
+  /** The error's tag, e.g. `KafkaUnavailableError`, `DeltaCommitConflictError`. */
+  readonly cause: string
+  readonly attempt: number
 }
 
 /** A record that could not become a row and was skipped or dead-lettered. */
@@ -50,18 +82,27 @@ export interface ProgressReporter {
   readonly dataLoss: (event: DataLossEvent) => Effect.Effect<void>
   readonly stopping: Effect.Effect<void>
   readonly summary: (summary: RunSummary) => Effect.Effect<void>
+  /** A transient failure retried (optional: the stream calls it where it retries). */
+  readonly retrying?: ((event: RetryEvent) => Effect.Effect<void>) | undefined
+  /** The run failed for good (optional: the CLI calls it before reporting the failure). */
+  readonly failed?: ((reason: string) => Effect.Effect<void>) | undefined
 }
 
-/** Records written to the table. */
-export const recordsWritten = Metric.counter("kafka_delta_records_written_total", { description: "rows committed to the table", incremental: true })
-/** Batches committed. */
-export const batchesCommitted = Metric.counter("kafka_delta_batches_committed_total", { description: "Delta commits of batches", incremental: true })
-/** Bad records skipped or dead-lettered. */
-export const badRecords = Metric.counter("kafka_delta_bad_records_total", { description: "records that could not become rows", incremental: true })
-/** Offsets lost to retention while tolerated. */
-export const lostOffsets = Metric.counter("kafka_delta_lost_offsets_total", { description: "offsets deleted before they were read", incremental: true })
-/** Records between the committed position and the high watermark after the last commit. */
-export const lag = Metric.gauge("kafka_delta_lag_records", { description: "records not yet committed after the last commit (high watermark minus committed position)" })
+/** A reporter that hands every event to each of `reporters`, in order. */
+export const combineReporters = (...reporters: ReadonlyArray<ProgressReporter>): ProgressReporter => {
+  const each = <A>(pick: (r: ProgressReporter) => ((a: A) => Effect.Effect<void>) | undefined) => (a: A) =>
+    Effect.forEach(reporters, (r) => pick(r)?.(a) ?? Effect.void, { discard: true })
+  return {
+    start: each((r) => r.start),
+    committed: each((r) => r.committed),
+    badRecord: each((r) => r.badRecord),
+    dataLoss: each((r) => r.dataLoss),
+    stopping: Effect.forEach(reporters, (r) => r.stopping, { discard: true }),
+    summary: each((r) => r.summary),
+    retrying: each((r) => r.retrying),
+    failed: each((r) => r.failed)
+  }
+}
 
 /**
  * Records not yet committed: per partition, its high watermark as last seen minus the position the table holds
@@ -91,24 +132,30 @@ export const logReporter: ProgressReporter = {
       `starting ${event.job.environment} ${event.job.kafkaTopic} -> ${event.job.table.name} (${event.job.table.location}); checkpoint ${event.job.checkpointLocation}; trigger ${event.job.stream.trigger}; offsets ${describePositions(event) || "(no partitions)"}${[...event.origins.values()].includes("startingOffsets") ? ` (* = from startingOffsets ${JSON.stringify(event.job.stream.startingOffsets)})` : ""}`
     ),
   committed: (event) =>
-    Effect.andThen(
-      Effect.all([Metric.update(recordsWritten, event.records), Metric.update(batchesCommitted, 1), Metric.update(lag, event.lag)]),
-      Effect.logInfo(
-        `batch ${event.batchId}${event.version === undefined ? " (no commit)" : ` -> version ${event.version}`}: ${event.records} records, ${megabytes(event.bytes)}, lag ${event.lag}, ${event.latencyMs} ms${event.deadLetters > 0 ? `, ${event.deadLetters} dead letters` : ""}`
-      )
-    ),
+    Effect.logInfo(
+      `batch ${event.batchId}${event.version === undefined ? " (no commit)" : ` -> version ${event.version}`}: ${event.records} records, ${megabytes(event.bytes)}, lag ${event.lag}, ${event.latencyMs} ms${event.deadLetters > 0 ? `, ${event.deadLetters} dead letters` : ""}`
+    ).pipe(Effect.annotateLogs({
+      batchId: event.batchId,
+      ...(event.version === undefined ? {} : { version: event.version }),
+      records: event.records,
+      bytes: event.bytes,
+      lag: event.lag,
+      latencyMs: event.latencyMs
+    })),
   badRecord: (event) =>
-    Effect.andThen(
-      Metric.update(badRecords, 1),
-      Effect.logWarning(`${event.action} bad record ${event.topic}/${event.partition}@${event.offset}: ${event.reason}`)
+    Effect.logWarning(`${event.action} bad record ${event.topic}/${event.partition}@${event.offset}: ${event.reason}`).pipe(
+      Effect.annotateLogs({ topic: event.topic, partition: event.partition, offset: event.offset, action: event.action })
     ),
   dataLoss: (event) =>
-    Effect.andThen(
-      Metric.update(lostOffsets, event.lostOffsets),
-      Effect.logWarning(
-        `data loss on ${event.topic} partition ${event.partition}: expected offset ${event.expected}, partition holds ${event.available}; ${event.resumeAt === undefined ? "partition skipped" : `continuing from ${event.resumeAt}`} (failOnDataLoss=false, ${event.lostOffsets} offsets lost)`
-      )
-    ),
+    Effect.logWarning(
+      `data loss on ${event.topic} partition ${event.partition}: expected offset ${event.expected}, partition holds ${event.available}; ${event.resumeAt === undefined ? "partition skipped" : `continuing from ${event.resumeAt}`} (failOnDataLoss=false, ${event.lostOffsets} offsets lost)`
+    ).pipe(Effect.annotateLogs({
+      topic: event.topic,
+      partition: event.partition,
+      expected: event.expected,
+      available: event.available,
+      lostOffsets: event.lostOffsets
+    })),
   stopping: Effect.logInfo("stopping: the in-flight commit (if any) finishes, uncommitted records are read again next run"),
   summary: (s) =>
     Effect.logInfo(
@@ -116,12 +163,12 @@ export const logReporter: ProgressReporter = {
     )
 }
 
-/** Reports nothing but keeps the metrics (for embedding and tests). */
+/** Reports nothing (for embedding and tests; add `metricsReporter(job)` of metrics.ts for the metrics). */
 export const silentReporter: ProgressReporter = {
   start: () => Effect.void,
-  committed: (event) => Effect.asVoid(Effect.all([Metric.update(recordsWritten, event.records), Metric.update(batchesCommitted, 1)])),
-  badRecord: () => Metric.update(badRecords, 1),
-  dataLoss: (event) => Metric.update(lostOffsets, event.lostOffsets),
+  committed: () => Effect.void,
+  badRecord: () => Effect.void,
+  dataLoss: () => Effect.void,
   stopping: Effect.void,
   summary: () => Effect.void
 }

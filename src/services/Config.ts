@@ -70,6 +70,8 @@ export interface JobConfig {
   readonly schemaRegistry: typeof SchemaRegistrySection.Type
   readonly secrets: typeof SecretsSection.Type
   readonly stream: StreamOptions
+  /** The port of `/metrics`, `/healthz` and `/readyz`, when they are served. */
+  readonly metricsPort?: number | undefined
 }
 
 /** The environment name matches no file in the environments directory. */

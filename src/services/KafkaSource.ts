@@ -132,6 +132,14 @@ export class KafkaSource extends Context.Service<KafkaSource, {
   /** Earliest and latest offsets of every partition of `topic`, sorted by partition. */
   readonly offsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaSourceError>
   /**
+   * Per partition of `topic`, sorted by partition: the first offset whose record timestamp is at or after
+   * `timestamp` (ms since the epoch), or the latest offset when no record is that new.
+   */
+  readonly offsetsForTimestamp: (
+    topic: string,
+    timestamp: number
+  ) => Effect.Effect<ReadonlyArray<{ readonly partition: number; readonly offset: number }>, KafkaSourceError>
+  /**
    * Fetches from the requested positions until interrupted. Pull-driven: when the consumer of the stream is
    * slow, fetching pauses (backpressure), so memory stays bounded.
    */

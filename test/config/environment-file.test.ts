@@ -235,4 +235,15 @@ describe("environment files", () => {
       expect(error.message).toContain(`"lots"`)
       expect(error.message).toContain("set by KAFKA_DELTA_STREAM_MAXBATCHRECORDS")
     }))
+
+  it.effect("metrics.port sets the metrics port, from the file or KAFKA_DELTA_METRICS_PORT; a port out of range is refused", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", { ...validFile, metrics: { port: 9464 } })
+      expect((yield* load(dir)).metricsPort).toBe(9464)
+      expect((yield* load(dir, "uat", { KAFKA_DELTA_METRICS_PORT: "9500" })).metricsPort).toBe(9500)
+      const bad = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_METRICS_PORT: "0" }))
+      expect(bad.message).toContain("metrics.port: Expected a value between 1 and 65535, got 0")
+      const none = yield* withFile("uat.json", validFile)
+      expect((yield* load(none)).metricsPort).toBeUndefined()
+    }))
 })

@@ -150,6 +150,21 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
         assert.strictEqual(valuesOf(events, 0).length, 20)
       })))
 
+  it.live("offsetsForTimestamp: the first offset at or after the time per partition, the end past the last record", () =>
+    withSource(plaintext(), (source) =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(2, 0)
+        yield* Effect.promise(() =>
+          producer.send({
+            topic,
+            messages: [1_000, 2_000, 3_000].map((timestamp, i) => ({ partition: 0, timestamp: String(timestamp), value: `t${i}` }))
+          })
+        )
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 1_500), [{ partition: 0, offset: 1 }, { partition: 1, offset: 0 }])
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 500), [{ partition: 0, offset: 0 }, { partition: 1, offset: 0 }])
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 9_000), [{ partition: 0, offset: 3 }, { partition: 1, offset: 0 }])
+      })))
+
   for (const mechanism of ["PLAIN", "SCRAM-SHA-512"] as const) {
     it.live(`SASL_SSL with ${mechanism} and the CA file reads offsets and records`, () =>
       Effect.gen(function*() {
