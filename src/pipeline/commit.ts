@@ -7,44 +7,13 @@
  * Each append attempt is uninterruptible (a stop lets it finish); the waits between retried attempts are not, so
  * a stop is not held up past the grace period by a retry schedule: the batch is then redone by the next run.
  */
-import type * as Arrow from "apache-arrow"
 import { Effect, Option } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
+import type { SealedBatch, SealedPartition } from "./micro-batch.ts"
 import { appIdOf } from "./positions.ts"
 import { retryTransient } from "./retry.ts"
-
-/** What one partition contributes to a batch. */
-export interface SealedPartition {
-  readonly partition: number
-  /** First offset of the range (the position the batch started at). */
-  readonly from: number
-  /** Next offset to read after the batch. */
-  readonly until: number
-  readonly rows: number
-  readonly bytes: number
-}
-
-/** A batch ready to commit. */
-export interface SealedBatch {
-  readonly batchId: number
-  readonly partitions: ReadonlyArray<SealedPartition>
-  /** The union of the table schema and the segments' schemas; undefined when there are no rows and no table. */
-  readonly schema: Arrow.Schema | undefined
-  readonly segments: ReadonlyArray<Arrow.Table>
-  /** Dead letters, built only when there are some; each row carries its `_kafka` partition and offset. */
-  readonly deadLetters: DeadLetters | undefined
-  readonly startedAt: number
-}
-
-/** Dead-letter rows of a batch, per partition, so a redo can leave out those already written. */
-export interface DeadLetters {
-  /** Builds the rows of each partition whose offset is at or above the given position. */
-  readonly build: (since: ReadonlyMap<number, number>) => { readonly table: Arrow.Table; readonly rows: number } | undefined
-  /** The last offset of a dead letter per partition. */
-  readonly lastOffsets: ReadonlyMap<number, number>
-}
 
 /** Positions the tables hold, updated by each commit. */
 export interface CommittedPositions {

@@ -7,21 +7,20 @@
  * stays bounded. Transient failures restart the session from the table's positions on the retry schedule; fatal ones
  * stop the run.
  */
-import * as Arrow from "apache-arrow"
-import { Effect, FiberSet, Latch, Option, Queue, Semaphore, Stream } from "effect"
+import { Effect, FiberSet, Option, Queue, Semaphore, Stream } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
 import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
 import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
-import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
+import { type CommittedPositions, commitBatch } from "./commit.ts"
 import { applyBadRecord } from "./bad-records.ts"
 import { BatchSchema } from "./batch-schema.ts"
-import { buildDeadLetters } from "./dead-letters.ts"
+import { MicroBatch, makeSealer, type SealedForCommit } from "./micro-batch.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import { BadRecordError, DataLossError } from "./errors.ts"
-import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
+import type { PartitionBatch } from "./partition.ts"
 import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
 import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
@@ -82,19 +81,6 @@ type SessionFailure =
   | SchemaNotFoundError
   | RegistryError
   | SchemaMismatchError
-
-const schemaKeys = new WeakMap<Arrow.Schema, string>()
-// applyFetch compares the builder's schema with the writer's for every record, and printing an Arrow schema
-// costs microseconds (about a third of the main thread's CPU in a profile), so each schema object's key is
-// computed once: schemas are never mutated, and a builder or writer keeps its schema object for life
-const schemaKey = (schema: Arrow.Schema): string => {
-  let key = schemaKeys.get(schema)
-  if (key === undefined) {
-    key = schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
-    schemaKeys.set(schema, key)
-  }
-  return key
-}
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
@@ -159,36 +145,32 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     // available-now drains to the offsets seen when the run started, also when a session is retried
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
     const targets = run.targets
-    let nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
+    const nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
     const unrecorded = startRanges(start, state)
     if (unrecorded !== undefined) yield* checkpoint.plan({ batchId: nextBatchId, topic: job.kafkaTopic, ranges: unrecorded, plannedAt: Date.now() })
     yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
 
+    const batchSchema = new BatchSchema(codec, job.table.name, Option.getOrUndefined(tableSchema))
+    const micro = new MicroBatch({
+      maxBatchRecords: job.stream.maxBatchRecords,
+      maxBatchBytes: job.stream.maxBatchBytes,
+      drains: availableNow,
+      nextBatchId,
+      codec,
+      schema: batchSchema,
+      recorded: committed.table
+    })
     // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives
-    const batches = new Map<number, PartitionBatch>()
     const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
     for (const [partition, position] of start.positions) {
-      const batch = new PartitionBatch(partition, position)
-      batch.highWatermark = partitions.find((range) => range.partition === partition)?.latest ?? 0
+      const batch = micro.addPartition(partition, position, partitions.find((range) => range.partition === partition)?.latest ?? 0)
       batch.done = availableNow && position >= (targets.get(partition) ?? 0)
-      batches.set(partition, batch)
     }
-    if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
+    if (micro.allDone()) return "drained" as const
 
-    let tableSchemaNow = tableSchema
-    const batchSchema = new BatchSchema(codec, job.table.name, Option.getOrUndefined(tableSchema))
-    const gate = yield* Latch.make(true)
-    const wake = yield* Queue.sliding<void>(1)
+    const sealer = yield* makeSealer
+    const gate = sealer.gate
     const fibers = yield* FiberSet.make<void, SessionFailure>()
-    const totalBytes = () => {
-      let bytes = 0
-      for (const batch of batches.values()) bytes += batch.pendingBytes
-      return bytes
-    }
-    const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
-
-    /** Rows decoded into the current batch, all partitions together; reset when the committer seals. */
-    let batchRows = 0
 
     // Invariant at every suspension point (any `yield*`): each partition's `until` is the offset after the last
     // record applied to its batch, so a seal (by size or by the interval timer) never commits a row whose offset
@@ -219,11 +201,10 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         let deadLettersFull = false
         for (const record of records) {
           if (record.offset >= target) break
-          while (deadLettersFull || batchRows >= job.stream.maxBatchRecords) {
+          while (deadLettersFull || micro.rows >= job.stream.maxBatchRecords) {
             // the batch is full: hand it to the committer and wait for the seal before decoding the rest
             deadLettersFull = false
-            yield* gate.close
-            yield* Queue.offer(wake, undefined)
+            yield* gate.full
             yield* gate.await
           }
           const frame = codec.frame(record.value)
@@ -239,18 +220,16 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
               if (mismatch !== undefined) return yield* mismatch
               if (batch.builder === undefined) {
                 batch.builder = codec.builder(writer.arrowSchema)
-              } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
-                const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
-                if (wider !== undefined && "problems" in wider) {
-                  return yield* new SchemaMismatchError({ table: job.table.name, problems: wider.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
-                }
+              } else {
+                const wider = batchSchema.segmentSchema(batch.builder.schema, writer)
+                if (wider instanceof SchemaMismatchError) return yield* wider
                 if (wider !== undefined) {
                   batch.closeSegment()
                   batch.builder = codec.builder(wider)
                 }
               }
               const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
-              if (failure === undefined) batchRows++
+              if (failure === undefined) micro.rows++
               else problem = { schemaId: frame.schemaId, reason: failure }
             }
           }
@@ -260,8 +239,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
             const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
             if (outcome instanceof BadRecordError) return yield* outcome
             if (outcome.action === "dead-lettered") {
-              batchRows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
-              deadLettersFull = isFull()
+              micro.rows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
+              deadLettersFull = micro.isFull()
             }
             yield* reporter.badRecord(outcome)
           }
@@ -293,20 +272,14 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
         })
       })
 
-    const isFull = () => batchRows >= job.stream.maxBatchRecords || totalBytes() >= job.stream.maxBatchBytes
-
     const actorLoop = (batch: PartitionBatch, mailbox: Queue.Queue<SourceEvent>) =>
       Effect.forever(Effect.gen(function*() {
         const event = yield* Queue.take(mailbox)
         yield* gate.await
         if (event._tag === "RecordsFetched") yield* applyFetch(batch, event)
         else yield* applyOutOfRange(batch, event)
-        if (isFull()) {
-          yield* gate.close
-          yield* Queue.offer(wake, undefined)
-        } else if (allDone()) {
-          yield* Queue.offer(wake, undefined)
-        }
+        if (micro.isFull()) yield* gate.full
+        else if (micro.allDone()) yield* gate.nudge
       }))
 
     const mailboxSize = options.mailboxSize ?? 1
@@ -314,18 +287,14 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       Effect.gen(function*() {
         const known = mailboxes.get(partition)
         if (known !== undefined) return known
-        let batch = batches.get(partition)
-        if (batch === undefined) {
-          batch = new PartitionBatch(partition, firstPosition)
-          batches.set(partition, batch)
-        }
+        const batch = micro.addPartition(partition, firstPosition)
         const mailbox = yield* Queue.bounded<SourceEvent>(mailboxSize)
         mailboxes.set(partition, mailbox)
         yield* FiberSet.run(fibers, actorLoop(batch, mailbox))
         return mailbox
       })
 
-    const exclude = new Set([...batches.values()].filter((batch) => batch.done).map((batch) => batch.partition))
+    const exclude = new Set([...micro.partitions()].filter((batch) => batch.done).map((batch) => batch.partition))
     const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude, drain: true } : {}) }).pipe(
       Stream.runForEach((event) =>
         Effect.gen(function*() {
@@ -338,44 +307,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     )
     yield* FiberSet.run(fibers, router)
 
-    const seal = (): SealedBatch => {
-      batchRows = 0
-      const sealedPartitions: Array<SealedBatch["partitions"][number]> = []
-      const segments: Array<Arrow.Table> = []
-      const deadLetterRows: Array<DeadLetterRow> = []
-      for (const batch of batches.values()) {
-        const sealed = batch.seal()
-        // a partition without a txn is committed at its position even if it did not move (see commitBatch)
-        if (sealed.until === sealed.from && sealed.rows === 0 && committed.table.has(batch.partition)) continue
-        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes })
-        segments.push(...sealed.segments)
-        deadLetterRows.push(...sealed.deadLetters)
-        totals.skipped += sealed.skipped
-        totals.lostOffsets += sealed.lostOffsets
-      }
-      let schema: Arrow.Schema | undefined = Option.getOrUndefined(tableSchemaNow)
-      for (const segment of segments) {
-        if (schema === undefined) {
-          schema = segment.schema
-          continue
-        }
-        const wider = codec.widen(schema, segment.schema)
-        // every writer schema was admitted into the batch's schema (BatchSchema), so segments always merge
-        if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
-        if (wider !== undefined) schema = wider
-      }
-      const moved = sealedPartitions.some((p) => p.until > p.from)
-      return {
-        // a batch that moves no offset is never planned or committed, and leaves its id to the next
-        batchId: moved ? nextBatchId++ : nextBatchId,
-        partitions: sealedPartitions,
-        schema,
-        segments,
-        deadLetters: deadLetterRows.length === 0 ? undefined : buildDeadLetters(codec, deadLetterRows),
-        startedAt: Date.now()
-      }
-    }
-
     // Sealing and committing are two fibers, so a full batch is sealed (and the decoders go on with the next)
     // while the previous batch still commits; commits stay one at a time, in order. `sealedAhead` bounds the
     // batches sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed
@@ -383,26 +314,14 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     // writer-schema checks and seal already see it.
     const sealedAhead = options.sealedAhead ?? 1
     const slots = yield* Semaphore.make(1 + sealedAhead)
-    const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(Math.max(1, sealedAhead))
-    const sealer = Effect.gen(function*() {
-      while (true) {
-        yield* Queue.take(wake).pipe(Effect.timeoutOption(job.stream.maxBatchInterval))
-        yield* slots.take(1)
-        const done = allDone()
-        const began = Date.now()
-        const batch = seal()
-        if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
-        batchSchema.reset(Option.getOrUndefined(tableSchemaNow))
-        yield* Queue.offer(sealedBatches, { batch, done, began })
-        yield* gate.open
-        if (done) return
-      }
-    })
-    yield* FiberSet.run(fibers, sealer)
+    const sealedBatches = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
+    yield* FiberSet.run(fibers, sealer.run(micro, job.stream.maxBatchInterval, slots, sealedBatches))
 
     const committer = Effect.gen(function*() {
       while (true) {
         const { batch, done, began } = yield* Queue.take(sealedBatches)
+        totals.skipped += batch.skipped
+        totals.lostOffsets += batch.lostOffsets
         if (batch.partitions.some((p) => p.until > p.from)) {
           const outcome = yield* commitBatch(job, batch, committed)
           if (outcome.commit !== undefined) {
@@ -414,7 +333,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
           totals.records += records
           totals.bytes += bytes
           totals.deadLettered += outcome.deadLetterRows
-          const lag = committedLag(batches.values(), committed.table)
+          const lag = committedLag(micro.partitions(), committed.table)
           yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
         }
         yield* slots.release(1)
