@@ -10,20 +10,20 @@
 import { Effect, FiberSet, Option, Queue, Semaphore, Stream } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
-import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
-import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
+import { DeltaSink, type SchemaMismatchError } from "../services/DeltaSink.ts"
+import { KafkaSource, type KafkaSourceError } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
 import { type CommittedPositions, commitBatch } from "./commit.ts"
-import { applyBadRecord } from "./bad-records.ts"
 import { BatchSchema } from "./batch-schema.ts"
+import { applyEvent, type Decoder } from "./decode.ts"
 import { MicroBatch, makeSealer, type SealedForCommit } from "./micro-batch.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
-import { BadRecordError, DataLossError } from "./errors.ts"
-import type { PartitionBatch } from "./partition.ts"
+import { type BadRecordError, DataLossError } from "./errors.ts"
 import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
 import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
+import { makeRouter } from "./route.ts"
 
 /** How a run ended and what it did. */
 export interface RunSummary {
@@ -161,7 +161,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       recorded: committed.table
     })
     // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives
-    const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
     for (const [partition, position] of start.positions) {
       const batch = micro.addPartition(partition, position, partitions.find((range) => range.partition === partition)?.latest ?? 0)
       batch.done = availableNow && position >= (targets.get(partition) ?? 0)
@@ -169,143 +168,30 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     if (micro.allDone()) return "drained" as const
 
     const sealer = yield* makeSealer
-    const gate = sealer.gate
     const fibers = yield* FiberSet.make<void, SessionFailure>()
 
-    // Invariant at every suspension point (any `yield*`): each partition's `until` is the offset after the last
-    // record applied to its batch, so a seal (by size or by the interval timer) never commits a row whose offset
-    // is at or beyond the txn version written with it.
-    const applyFetch = (batch: PartitionBatch, event: RecordsFetched) =>
-      Effect.gen(function*() {
-        if (batch.done) return
-        const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
-        const records = event.records
-        batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
-        // look up every schema id of the fetch before any record is applied
-        const ids = new Set<number>()
-        let lastId = -1
-        for (const record of records) {
-          if (record.offset >= target) break
-          const frame = codec.frame(record.value)
-          // consecutive records mostly share an id: look at the cache only when it changes
-          if ("schemaId" in frame && frame.schemaId !== lastId) {
-            lastId = frame.schemaId
-            if (schemas.get(lastId) === undefined) ids.add(lastId)
-          }
-        }
-        const unknown = new Map<number, string>()
-        for (const id of ids) {
-          const found = yield* schemas.lookup(id)
-          if ("unknownId" in found) unknown.set(id, found.reason)
-        }
-        let deadLettersFull = false
-        for (const record of records) {
-          if (record.offset >= target) break
-          while (deadLettersFull || micro.rows >= job.stream.maxBatchRecords) {
-            // the batch is full: hand it to the committer and wait for the seal before decoding the rest
-            deadLettersFull = false
-            yield* gate.full
-            yield* gate.await
-          }
-          const frame = codec.frame(record.value)
-          let problem: { readonly schemaId: number | undefined; readonly reason: string } | undefined
-          if ("reason" in frame) {
-            problem = { schemaId: undefined, reason: frame.reason }
-          } else {
-            const writer = schemas.get(frame.schemaId)
-            if (writer === undefined || "unknownId" in writer) {
-              problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
-            } else {
-              const mismatch = batchSchema.admit(writer)
-              if (mismatch !== undefined) return yield* mismatch
-              if (batch.builder === undefined) {
-                batch.builder = codec.builder(writer.arrowSchema)
-              } else {
-                const wider = batchSchema.segmentSchema(batch.builder.schema, writer)
-                if (wider instanceof SchemaMismatchError) return yield* wider
-                if (wider !== undefined) {
-                  batch.closeSegment()
-                  batch.builder = codec.builder(wider)
-                }
-              }
-              const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
-              if (failure === undefined) micro.rows++
-              else problem = { schemaId: frame.schemaId, reason: failure }
-            }
-          }
-          if (problem === undefined) {
-            batch.until = record.offset + 1
-          } else {
-            const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
-            if (outcome instanceof BadRecordError) return yield* outcome
-            if (outcome.action === "dead-lettered") {
-              micro.rows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
-              deadLettersFull = micro.isFull()
-            }
-            yield* reporter.badRecord(outcome)
-          }
-        }
-        batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
-        if (batch.until >= target) batch.done = true
-      })
-
-    const applyOutOfRange = (batch: PartitionBatch, event: OffsetOutOfRange) =>
-      Effect.gen(function*() {
-        if (job.stream.failOnDataLoss) {
-          return yield* new DataLossError({
-            topic: event.topic,
-            partition: event.partition,
-            expected: event.requested,
-            available: `offsets from ${event.earliest}`
-          })
-        }
-        const lostOffsets = Math.max(0, event.earliest - event.requested)
-        batch.lostOffsets += lostOffsets
-        batch.until = Math.max(batch.until, event.earliest)
-        yield* reporter.dataLoss({
-          topic: event.topic,
-          partition: event.partition,
-          expected: event.requested,
-          available: `offsets from ${event.earliest}`,
-          resumeAt: event.earliest,
-          lostOffsets
-        })
-      })
-
-    const actorLoop = (batch: PartitionBatch, mailbox: Queue.Queue<SourceEvent>) =>
-      Effect.forever(Effect.gen(function*() {
-        const event = yield* Queue.take(mailbox)
-        yield* gate.await
-        if (event._tag === "RecordsFetched") yield* applyFetch(batch, event)
-        else yield* applyOutOfRange(batch, event)
-        if (micro.isFull()) yield* gate.full
-        else if (micro.allDone()) yield* gate.nudge
-      }))
-
-    const mailboxSize = options.mailboxSize ?? 1
-    const mailboxFor = (partition: number, firstPosition: number) =>
-      Effect.gen(function*() {
-        const known = mailboxes.get(partition)
-        if (known !== undefined) return known
-        const batch = micro.addPartition(partition, firstPosition)
-        const mailbox = yield* Queue.bounded<SourceEvent>(mailboxSize)
-        mailboxes.set(partition, mailbox)
-        yield* FiberSet.run(fibers, actorLoop(batch, mailbox))
-        return mailbox
-      })
+    const decoder: Decoder = {
+      job,
+      codec,
+      schemas,
+      batch: micro,
+      schema: batchSchema,
+      gate: sealer.gate,
+      reporter,
+      targets: availableNow ? targets : undefined
+    }
+    const router = makeRouter({
+      fibers,
+      batch: micro,
+      mailboxSize: options.mailboxSize ?? 1,
+      apply: (batch, event) => applyEvent(decoder, batch, event),
+      // available-now: partitions added after the start are read by the next run
+      accepts: (partition) => !availableNow || targets.has(partition)
+    })
 
     const exclude = new Set([...micro.partitions()].filter((batch) => batch.done).map((batch) => batch.partition))
-    const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude, drain: true } : {}) }).pipe(
-      Stream.runForEach((event) =>
-        Effect.gen(function*() {
-          if (availableNow && !targets.has(event.partition)) return // partitions added after start: next run
-          const firstPosition = event._tag === "RecordsFetched" ? (event.records[0]?.offset ?? event.nextOffset) : event.earliest
-          const mailbox = yield* mailboxFor(event.partition, firstPosition)
-          yield* Queue.offer(mailbox, event)
-        })
-      )
-    )
-    yield* FiberSet.run(fibers, router)
+    const events = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude, drain: true } : {}) })
+    yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
 
     // Sealing and committing are two fibers, so a full batch is sealed (and the decoders go on with the next)
     // while the previous batch still commits; commits stay one at a time, in order. `sealedAhead` bounds the
