@@ -1,5 +1,6 @@
 /**
- * Commits one sealed batch, in the order that makes every crash recoverable without loss or duplicates:
+ * The commit stage: sealed batches committed one at a time, in order, and the run's totals. Each batch is
+ * committed in the order that makes every crash recoverable without loss or duplicates:
  * 1. plan (offset ranges) to the checkpoint; 2. dead letters, with their own txn versions, to the dead-letter
  * table; 3. the rows and one txn per source partition to the table, in one Delta commit; 4. the commit mark to the
  * checkpoint. A restart resumes from the table's txn versions, so a crash anywhere redoes at most this batch, and
@@ -7,44 +8,73 @@
  * Each append attempt is uninterruptible (a stop lets it finish); the waits between retried attempts are not, so
  * a stop is not held up past the grace period by a retry schedule: the batch is then redone by the next run.
  */
-import type * as Arrow from "apache-arrow"
-import { Effect, Option } from "effect"
+import { Effect, Option, Queue, type Semaphore } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
+import type { SealedBatch, SealedForCommit, SealedPartition } from "./micro-batch.ts"
 import { appIdOf } from "./positions.ts"
+import type { ProgressReporter } from "./progress.ts"
 import { retryTransient } from "./retry.ts"
 
-/** What one partition contributes to a batch. */
-export interface SealedPartition {
-  readonly partition: number
-  /** First offset of the range (the position the batch started at). */
-  readonly from: number
-  /** Next offset to read after the batch. */
-  readonly until: number
-  readonly rows: number
-  readonly bytes: number
+/** What a run did, over all its sessions; only the committer (and a session's start, for data loss) adds to it. */
+export class RunTotals {
+  batches = 0
+  records = 0
+  bytes = 0
+  skipped = 0
+  deadLettered = 0
+  lostOffsets = 0
+  lastVersion: number | undefined = undefined
 }
 
-/** A batch ready to commit. */
-export interface SealedBatch {
-  readonly batchId: number
-  readonly partitions: ReadonlyArray<SealedPartition>
-  /** The union of the table schema and the segments' schemas; undefined when there are no rows and no table. */
-  readonly schema: Arrow.Schema | undefined
-  readonly segments: ReadonlyArray<Arrow.Table>
-  /** Dead letters, built only when there are some; each row carries its `_kafka` partition and offset. */
-  readonly deadLetters: DeadLetters | undefined
-  readonly startedAt: number
+/** What the committer of a session works with. */
+export interface CommitterOptions {
+  readonly job: JobConfig
+  readonly reporter: ProgressReporter
+  /** Sealed batches, in order. */
+  readonly sealed: Queue.Dequeue<SealedForCommit>
+  /** Released once per batch taken: bounds the batches sealed but not yet committed. */
+  readonly slots: Semaphore.Semaphore
+  readonly committed: CommittedPositions
+  readonly totals: RunTotals
+  /** Records not yet committed over all partitions, for the commit line. */
+  readonly lag: () => number
 }
 
-/** Dead-letter rows of a batch, per partition, so a redo can leave out those already written. */
-export interface DeadLetters {
-  /** Builds the rows of each partition whose offset is at or above the given position. */
-  readonly build: (since: ReadonlyMap<number, number>) => { readonly table: Arrow.Table; readonly rows: number } | undefined
-  /** The last offset of a dead letter per partition. */
-  readonly lastOffsets: ReadonlyMap<number, number>
-}
+/** Commits the sealed batches in order; returns once the last batch of an available-now run is committed. */
+export const runCommitter = (options: CommitterOptions) =>
+  Effect.gen(function*() {
+    const { job, reporter, totals } = options
+    while (true) {
+      const { batch, done, began } = yield* Queue.take(options.sealed)
+      totals.skipped += batch.skipped
+      totals.lostOffsets += batch.lostOffsets
+      if (batch.partitions.some((p) => p.until > p.from)) {
+        const outcome = yield* commitBatch(job, batch, options.committed)
+        if (outcome.commit !== undefined) {
+          totals.batches++
+          totals.lastVersion = outcome.commit.version
+        }
+        const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
+        const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
+        totals.records += records
+        totals.bytes += bytes
+        totals.deadLettered += outcome.deadLetterRows
+        yield* reporter.committed({
+          batchId: batch.batchId,
+          version: outcome.commit?.version,
+          records,
+          bytes,
+          lag: options.lag(),
+          latencyMs: Date.now() - began,
+          deadLetters: outcome.deadLetterRows
+        })
+      }
+      yield* options.slots.release(1)
+      if (done) return "drained" as const
+    }
+  })
 
 /** Positions the tables hold, updated by each commit. */
 export interface CommittedPositions {

@@ -5,7 +5,7 @@
  * so the two tables' `_kafka` columns cannot drift apart.
  */
 import avro from "avsc"
-import type { DeadLetters } from "./commit.ts"
+import type * as Arrow from "apache-arrow"
 import type { Codec, WriterSchema } from "./decoding.ts"
 import type { DeadLetterRow } from "./partition.ts"
 
@@ -33,6 +33,14 @@ const writerFor = (codec: Codec): WriterSchema => {
   if ("reason" in writer) throw new Error(`dead-letter schema rejected: ${writer.reason}`)
   writerCache = { codec, writer }
   return writer
+}
+
+/** Dead-letter rows of a batch, per partition, so a redo can leave out those already written. */
+export interface DeadLetters {
+  /** Builds the rows of each partition whose offset is at or above the given position. */
+  readonly build: (since: ReadonlyMap<number, number>) => { readonly table: Arrow.Table; readonly rows: number } | undefined
+  /** The last offset of a dead letter per partition. */
+  readonly lastOffsets: ReadonlyMap<number, number>
 }
 
 /** Dead letters of a batch, built lazily so a redo can leave out rows that already landed. */

@@ -1,7 +1,7 @@
 /**
  * The state of one source partition within the current batch: its offset range, the segments decoded so far,
  * bad-record counts and dead letters. A partition actor mutates it one fetch at a time (each fetch is applied
- * synchronously, so a seal never sees half a fetch); the committer seals it into a `SealedPartition`.
+ * synchronously, so a seal never sees half a fetch); the `MicroBatch` seals it into a `SealedPartition`.
  */
 import type * as Arrow from "apache-arrow"
 import type { KafkaRecord } from "../services/KafkaSource.ts"

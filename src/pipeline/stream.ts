@@ -1,30 +1,30 @@
 /**
  * The supervised stream: one run of a job from the positions the table records to a stop (a signal, or, with
  * the `available-now` trigger, the offsets that existed at start). Partitions are decoded by independent fibers
- * (one actor per partition, each with a bounded mailbox) into the current batch; a sealer takes each full batch
- * and a committer commits the sealed batches one at a time, in order. When a batch is full and the committer is
+ * (one actor per partition, each with a bounded mailbox: route.ts, decode.ts) into the current batch
+ * (micro-batch.ts); a sealer takes each full batch and a committer commits the sealed batches one at a time, in
+ * order (commit.ts). This module only wires those stages. When a batch is full and the committer is
  * still one batch behind, the actors wait, and the router waits for the actors, so fetching pauses and memory
  * stays bounded. Transient failures restart the session from the table's positions on the retry schedule; fatal ones
  * stop the run.
  */
-import * as Arrow from "apache-arrow"
-import { Effect, FiberSet, Latch, Option, Queue, Semaphore, Stream } from "effect"
+import { Effect, FiberSet, Queue, Semaphore, Stream } from "effect"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
-import { DeltaSink, SchemaMismatchError } from "../services/DeltaSink.ts"
-import { KafkaSource, type KafkaSourceError, type OffsetOutOfRange, type RecordsFetched, type SourceEvent } from "../services/KafkaSource.ts"
+import type { SchemaMismatchError } from "../services/DeltaSink.ts"
+import { KafkaSource, type KafkaSourceError } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
-import { type CommittedPositions, commitBatch, type SealedBatch } from "./commit.ts"
-import { applyBadRecord } from "./bad-records.ts"
-import { BatchSchema } from "./batch-schema.ts"
-import { buildDeadLetters } from "./dead-letters.ts"
 import { avroCodec } from "./avro-codec.ts"
+import { BatchSchema } from "./batch-schema.ts"
+import { runCommitter, RunTotals } from "./commit.ts"
+import { applyEvent, type Decoder } from "./decode.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
-import { BadRecordError, DataLossError } from "./errors.ts"
-import { type DeadLetterRow, PartitionBatch } from "./partition.ts"
-import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
+import type { BadRecordError, DataLossError } from "./errors.ts"
+import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
 import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
+import { makeRouter } from "./route.ts"
+import { type RunState, startSession } from "./start.ts"
 
 /** How a run ended and what it did. */
 export interface RunSummary {
@@ -57,23 +57,7 @@ export interface RunOptions {
   readonly sealedAhead?: number
 }
 
-/** What outlives a retried session within one run. */
-interface RunState {
-  targets?: Map<number, number>
-  resolved?: ReadonlyMap<number, number>
-}
-
-interface Totals {
-  batches: number
-  records: number
-  bytes: number
-  skipped: number
-  deadLettered: number
-  lostOffsets: number
-  lastVersion: number | undefined
-}
-
-/** What an actor or the router can fail with. */
+/** What an actor, the router or the sealer can fail with. */
 type SessionFailure =
   | KafkaSourceError
   | DataLossError
@@ -82,19 +66,6 @@ type SessionFailure =
   | SchemaNotFoundError
   | RegistryError
   | SchemaMismatchError
-
-const schemaKeys = new WeakMap<Arrow.Schema, string>()
-// applyFetch compares the builder's schema with the writer's for every record, and printing an Arrow schema
-// costs microseconds (about a third of the main thread's CPU in a profile), so each schema object's key is
-// computed once: schemas are never mutated, and a builder or writer keeps its schema object for life
-const schemaKey = (schema: Arrow.Schema): string => {
-  let key = schemaKeys.get(schema)
-  if (key === undefined) {
-    key = schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable}`).join("|")
-    schemaKeys.set(schema, key)
-  }
-  return key
-}
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
@@ -108,7 +79,7 @@ export const runStream = (options: RunOptions = {}) =>
     const reporter = options.reporter ?? silentReporter
     yield* checkpoint.acquire
     const startedAt = Date.now()
-    const totals: Totals = { batches: 0, records: 0, bytes: 0, skipped: 0, deadLettered: 0, lostOffsets: 0, lastVersion: undefined }
+    const totals = new RunTotals()
     const runState: RunState = {}
     const summarize = (stoppedBy: RunSummary["stoppedBy"]) => {
       const summary: RunSummary = { stoppedBy, ...totals, durationMs: Date.now() - startedAt }
@@ -121,309 +92,64 @@ export const runStream = (options: RunOptions = {}) =>
     return yield* summarize(stoppedBy)
   }))
 
-const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: Totals, run: RunState) =>
+/**
+ * One session: the stages wired from the start the table records. The router hands events to the partition
+ * actors (decode), which fill the micro-batch; the sealer seals it when full, done or due, and the committer
+ * commits the sealed batches in order. Sealing and committing are two fibers, so a full batch is sealed (and
+ * the decoders go on with the next) while the previous batch still commits. `sealedAhead` bounds the batches
+ * sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed and waiting,
+ * one filling).
+ */
+const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: RunTotals, run: RunState) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
-    const sink = yield* DeltaSink
-    const checkpoint = yield* CheckpointStore
     const codec = options.codec ?? avroCodec
     const schemas = yield* makeSchemaCache(codec)
-    const prefix = appIdPrefixOf(job.streamId)
+    const start = yield* startSession(job, reporter, run)
+    totals.lostOffsets += start.lostOffsets
+    const { committed, targets } = start
 
-    const state = yield* checkpoint.read
-    const tableTxns = yield* sink.txnVersions(job.table, prefix)
-    const adopted = yield* streamIdentity(job)
-    const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
-    const tableSchema = yield* sink.schema(job.table)
-    const partitions = yield* source.offsets(job.kafkaTopic)
-    const start = planStart({
-      streamId: job.streamId,
-      topics: [job.kafkaTopic, job.topic],
-      txnVersions: tableTxns,
-      partitions,
-      startingOffsets: job.stream.startingOffsets,
-      adopted,
-      resolved: new Map([...plannedStarts(state, job.kafkaTopic, job.streamId, tableTxns), ...(run.resolved ?? [])])
+    const schema = new BatchSchema(codec, job.table.name, start.tableSchema)
+    const batch = new MicroBatch({
+      maxBatchRecords: job.stream.maxBatchRecords,
+      maxBatchBytes: job.stream.maxBatchBytes,
+      drains: targets !== undefined,
+      nextBatchId: start.nextBatchId,
+      codec,
+      schema,
+      recorded: committed.table
     })
-    run.resolved = start.resolved
-    for (const lost of start.lost) {
-      if (job.stream.failOnDataLoss) {
-        return yield* new DataLossError({ topic: job.kafkaTopic, partition: lost.partition, expected: lost.expected, available: lost.available })
-      }
-      totals.lostOffsets += lost.lostOffsets
-      yield* reporter.dataLoss({ topic: job.kafkaTopic, ...lost })
+    // every partition has its batch from the start (for the lag and the drain); its actor starts with its first fetch
+    for (const [partition, position] of start.plan.positions) {
+      const partitionBatch = batch.addPartition(partition, position, start.partitions.find((range) => range.partition === partition)?.latest ?? 0)
+      partitionBatch.done = targets !== undefined && position >= (targets.get(partition) ?? 0)
     }
-    const deadLetters = deadLetterPositions(job.streamId, deadLetterTxns, partitions, start.positions)
-    const committed: CommittedPositions = { table: new Map(start.committed), deadLetterTable: deadLetters.table, deadLetterRewound: deadLetters.rewound }
-    const availableNow = job.stream.trigger === "available-now"
-    // available-now drains to the offsets seen when the run started, also when a session is retried
-    run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
-    const targets = run.targets
-    let nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
-    const unrecorded = startRanges(start, state)
-    if (unrecorded !== undefined) yield* checkpoint.plan({ batchId: nextBatchId, topic: job.kafkaTopic, ranges: unrecorded, plannedAt: Date.now() })
-    yield* reporter.start({ job, positions: start.positions, origins: start.origins, targets: availableNow ? targets : undefined })
+    if (batch.allDone()) return "drained" as const
 
-    // one PartitionBatch per partition; its actor (fiber + mailbox) starts when the partition's first fetch arrives
-    const batches = new Map<number, PartitionBatch>()
-    const mailboxes = new Map<number, Queue.Queue<SourceEvent>>()
-    for (const [partition, position] of start.positions) {
-      const batch = new PartitionBatch(partition, position)
-      batch.highWatermark = partitions.find((range) => range.partition === partition)?.latest ?? 0
-      batch.done = availableNow && position >= (targets.get(partition) ?? 0)
-      batches.set(partition, batch)
-    }
-    if (availableNow && [...batches.values()].every((batch) => batch.done)) return "drained" as const
-
-    let tableSchemaNow = tableSchema
-    const batchSchema = new BatchSchema(codec, job.table.name, Option.getOrUndefined(tableSchema))
-    const gate = yield* Latch.make(true)
-    const wake = yield* Queue.sliding<void>(1)
+    const sealer = yield* makeSealer
     const fibers = yield* FiberSet.make<void, SessionFailure>()
-    const totalBytes = () => {
-      let bytes = 0
-      for (const batch of batches.values()) bytes += batch.pendingBytes
-      return bytes
-    }
-    const allDone = () => availableNow && [...batches.values()].every((batch) => batch.done)
+    const decoder: Decoder = { job, codec, schemas, batch, schema, gate: sealer.gate, reporter, targets }
+    const router = makeRouter({
+      fibers,
+      batch,
+      mailboxSize: options.mailboxSize ?? 1,
+      apply: (partitionBatch, event) => applyEvent(decoder, partitionBatch, event),
+      // available-now: partitions added after the start are read by the next run
+      accepts: (partition) => targets === undefined || targets.has(partition)
+    })
+    const drain = targets === undefined
+      ? {}
+      : { exclude: new Set([...batch.partitions()].filter((p) => p.done).map((p) => p.partition)), drain: true }
+    const events = source.consume({ topic: job.kafkaTopic, start: start.plan.positions, otherwise: "earliest", ...drain })
+    yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
 
-    /** Rows decoded into the current batch, all partitions together; reset when the committer seals. */
-    let batchRows = 0
-
-    // Invariant at every suspension point (any `yield*`): each partition's `until` is the offset after the last
-    // record applied to its batch, so a seal (by size or by the interval timer) never commits a row whose offset
-    // is at or beyond the txn version written with it.
-    const applyFetch = (batch: PartitionBatch, event: RecordsFetched) =>
-      Effect.gen(function*() {
-        if (batch.done) return
-        const target = availableNow ? (targets.get(batch.partition) ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER
-        const records = event.records
-        batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
-        // look up every schema id of the fetch before any record is applied
-        const ids = new Set<number>()
-        let lastId = -1
-        for (const record of records) {
-          if (record.offset >= target) break
-          const frame = codec.frame(record.value)
-          // consecutive records mostly share an id: look at the cache only when it changes
-          if ("schemaId" in frame && frame.schemaId !== lastId) {
-            lastId = frame.schemaId
-            if (schemas.get(lastId) === undefined) ids.add(lastId)
-          }
-        }
-        const unknown = new Map<number, string>()
-        for (const id of ids) {
-          const found = yield* schemas.lookup(id)
-          if ("unknownId" in found) unknown.set(id, found.reason)
-        }
-        let deadLettersFull = false
-        for (const record of records) {
-          if (record.offset >= target) break
-          while (deadLettersFull || batchRows >= job.stream.maxBatchRecords) {
-            // the batch is full: hand it to the committer and wait for the seal before decoding the rest
-            deadLettersFull = false
-            yield* gate.close
-            yield* Queue.offer(wake, undefined)
-            yield* gate.await
-          }
-          const frame = codec.frame(record.value)
-          let problem: { readonly schemaId: number | undefined; readonly reason: string } | undefined
-          if ("reason" in frame) {
-            problem = { schemaId: undefined, reason: frame.reason }
-          } else {
-            const writer = schemas.get(frame.schemaId)
-            if (writer === undefined || "unknownId" in writer) {
-              problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
-            } else {
-              const mismatch = batchSchema.admit(writer)
-              if (mismatch !== undefined) return yield* mismatch
-              if (batch.builder === undefined) {
-                batch.builder = codec.builder(writer.arrowSchema)
-              } else if (schemaKey(batch.builder.schema) !== schemaKey(writer.arrowSchema)) {
-                const wider = codec.widen(batch.builder.schema, writer.arrowSchema)
-                if (wider !== undefined && "problems" in wider) {
-                  return yield* new SchemaMismatchError({ table: job.table.name, problems: wider.problems.map((p) => `${p} (writer schema id ${writer.id})`) })
-                }
-                if (wider !== undefined) {
-                  batch.closeSegment()
-                  batch.builder = codec.builder(wider)
-                }
-              }
-              const failure = batch.builder.append(writer, record, frame.bodyOffset, job.kafkaTopic, batch.partition)
-              if (failure === undefined) batchRows++
-              else problem = { schemaId: frame.schemaId, reason: failure }
-            }
-          }
-          if (problem === undefined) {
-            batch.until = record.offset + 1
-          } else {
-            const outcome = applyBadRecord(job.stream.onBadRecord, batch, { topic: job.kafkaTopic, record, ...problem })
-            if (outcome instanceof BadRecordError) return yield* outcome
-            if (outcome.action === "dead-lettered") {
-              batchRows++ // a dead letter counts like a row, and its bytes too (rows are checked per fetch)
-              deadLettersFull = isFull()
-            }
-            yield* reporter.badRecord(outcome)
-          }
-        }
-        batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
-        if (batch.until >= target) batch.done = true
-      })
-
-    const applyOutOfRange = (batch: PartitionBatch, event: OffsetOutOfRange) =>
-      Effect.gen(function*() {
-        if (job.stream.failOnDataLoss) {
-          return yield* new DataLossError({
-            topic: event.topic,
-            partition: event.partition,
-            expected: event.requested,
-            available: `offsets from ${event.earliest}`
-          })
-        }
-        const lostOffsets = Math.max(0, event.earliest - event.requested)
-        batch.lostOffsets += lostOffsets
-        batch.until = Math.max(batch.until, event.earliest)
-        yield* reporter.dataLoss({
-          topic: event.topic,
-          partition: event.partition,
-          expected: event.requested,
-          available: `offsets from ${event.earliest}`,
-          resumeAt: event.earliest,
-          lostOffsets
-        })
-      })
-
-    const isFull = () => batchRows >= job.stream.maxBatchRecords || totalBytes() >= job.stream.maxBatchBytes
-
-    const actorLoop = (batch: PartitionBatch, mailbox: Queue.Queue<SourceEvent>) =>
-      Effect.forever(Effect.gen(function*() {
-        const event = yield* Queue.take(mailbox)
-        yield* gate.await
-        if (event._tag === "RecordsFetched") yield* applyFetch(batch, event)
-        else yield* applyOutOfRange(batch, event)
-        if (isFull()) {
-          yield* gate.close
-          yield* Queue.offer(wake, undefined)
-        } else if (allDone()) {
-          yield* Queue.offer(wake, undefined)
-        }
-      }))
-
-    const mailboxSize = options.mailboxSize ?? 1
-    const mailboxFor = (partition: number, firstPosition: number) =>
-      Effect.gen(function*() {
-        const known = mailboxes.get(partition)
-        if (known !== undefined) return known
-        let batch = batches.get(partition)
-        if (batch === undefined) {
-          batch = new PartitionBatch(partition, firstPosition)
-          batches.set(partition, batch)
-        }
-        const mailbox = yield* Queue.bounded<SourceEvent>(mailboxSize)
-        mailboxes.set(partition, mailbox)
-        yield* FiberSet.run(fibers, actorLoop(batch, mailbox))
-        return mailbox
-      })
-
-    const exclude = new Set([...batches.values()].filter((batch) => batch.done).map((batch) => batch.partition))
-    const router = source.consume({ topic: job.kafkaTopic, start: start.positions, otherwise: "earliest", ...(availableNow ? { exclude, drain: true } : {}) }).pipe(
-      Stream.runForEach((event) =>
-        Effect.gen(function*() {
-          if (availableNow && !targets.has(event.partition)) return // partitions added after start: next run
-          const firstPosition = event._tag === "RecordsFetched" ? (event.records[0]?.offset ?? event.nextOffset) : event.earliest
-          const mailbox = yield* mailboxFor(event.partition, firstPosition)
-          yield* Queue.offer(mailbox, event)
-        })
-      )
-    )
-    yield* FiberSet.run(fibers, router)
-
-    const seal = (): SealedBatch => {
-      batchRows = 0
-      const sealedPartitions: Array<SealedBatch["partitions"][number]> = []
-      const segments: Array<Arrow.Table> = []
-      const deadLetterRows: Array<DeadLetterRow> = []
-      for (const batch of batches.values()) {
-        const sealed = batch.seal()
-        // a partition without a txn is committed at its position even if it did not move (see commitBatch)
-        if (sealed.until === sealed.from && sealed.rows === 0 && committed.table.has(batch.partition)) continue
-        sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes })
-        segments.push(...sealed.segments)
-        deadLetterRows.push(...sealed.deadLetters)
-        totals.skipped += sealed.skipped
-        totals.lostOffsets += sealed.lostOffsets
-      }
-      let schema: Arrow.Schema | undefined = Option.getOrUndefined(tableSchemaNow)
-      for (const segment of segments) {
-        if (schema === undefined) {
-          schema = segment.schema
-          continue
-        }
-        const wider = codec.widen(schema, segment.schema)
-        // every writer schema was admitted into the batch's schema (BatchSchema), so segments always merge
-        if (wider !== undefined && "problems" in wider) throw new Error(`segments do not merge: ${wider.problems.join("; ")}`)
-        if (wider !== undefined) schema = wider
-      }
-      const moved = sealedPartitions.some((p) => p.until > p.from)
-      return {
-        // a batch that moves no offset is never planned or committed, and leaves its id to the next
-        batchId: moved ? nextBatchId++ : nextBatchId,
-        partitions: sealedPartitions,
-        schema,
-        segments,
-        deadLetters: deadLetterRows.length === 0 ? undefined : buildDeadLetters(codec, deadLetterRows),
-        startedAt: Date.now()
-      }
-    }
-
-    // Sealing and committing are two fibers, so a full batch is sealed (and the decoders go on with the next)
-    // while the previous batch still commits; commits stay one at a time, in order. `sealedAhead` bounds the
-    // batches sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed
-    // and waiting, one filling). A batch's schema is taken as the table's from its seal on, so the next batch's
-    // writer-schema checks and seal already see it.
     const sealedAhead = options.sealedAhead ?? 1
     const slots = yield* Semaphore.make(1 + sealedAhead)
-    const sealedBatches = yield* Queue.bounded<{ readonly batch: SealedBatch; readonly done: boolean; readonly began: number }>(Math.max(1, sealedAhead))
-    const sealer = Effect.gen(function*() {
-      while (true) {
-        yield* Queue.take(wake).pipe(Effect.timeoutOption(job.stream.maxBatchInterval))
-        yield* slots.take(1)
-        const done = allDone()
-        const began = Date.now()
-        const batch = seal()
-        if (batch.schema !== undefined) tableSchemaNow = Option.some(batch.schema)
-        batchSchema.reset(Option.getOrUndefined(tableSchemaNow))
-        yield* Queue.offer(sealedBatches, { batch, done, began })
-        yield* gate.open
-        if (done) return
-      }
-    })
-    yield* FiberSet.run(fibers, sealer)
+    const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
+    yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
+    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, lag: () => committedLag(batch.partitions(), committed.table) })
 
-    const committer = Effect.gen(function*() {
-      while (true) {
-        const { batch, done, began } = yield* Queue.take(sealedBatches)
-        if (batch.partitions.some((p) => p.until > p.from)) {
-          const outcome = yield* commitBatch(job, batch, committed)
-          if (outcome.commit !== undefined) {
-            totals.batches++
-            totals.lastVersion = outcome.commit.version
-          }
-          const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
-          const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
-          totals.records += records
-          totals.bytes += bytes
-          totals.deadLettered += outcome.deadLetterRows
-          const lag = committedLag(batches.values(), committed.table)
-          yield* reporter.committed({ batchId: batch.batchId, version: outcome.commit?.version, records, bytes, lag, latencyMs: Date.now() - began, deadLetters: outcome.deadLetterRows })
-        }
-        yield* slots.release(1)
-        if (done) return "drained" as const
-      }
-    })
-
-    // the first actor or router failure ends the session; the committer ends it when drained
+    // the first actor, router or sealer failure ends the session; the committer ends it when drained
     const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
     return yield* Effect.raceFirst(committer, failure)
   }))
-
