@@ -14,6 +14,7 @@ import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
 import { liveLayersFromFile } from "./live.ts"
 import { vacuum } from "./vacuum.ts"
+import { optimizeCommand } from "./optimize.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
 let exitCode = 0
@@ -142,7 +143,7 @@ const vacuumCommand = Command.make(
 
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, optimizeCommand(runReporting, verbose)])
 )
 
 /** Runs the command line with `process.argv` and exits. */
