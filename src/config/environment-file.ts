@@ -90,7 +90,16 @@ export const DeltaSection = Schema.Struct({
   targetFileSize: Schema.optionalKey(PositiveInt),
   /** Parquet codec of data files: `snappy` (Spark's default) or `zstd` (smaller, slower to write). */
   compression: Schema.optionalKey(Schema.Literals(["snappy", "zstd"])),
-  checkpointInterval: Schema.optionalKey(PositiveInt)
+  checkpointInterval: Schema.optionalKey(PositiveInt),
+  /** Compaction inside the stream: false (default), true (default settings) or settings (src/pipeline/auto-compact.ts). */
+  autoCompact: Schema.optionalKey(Schema.Union([
+    Schema.Boolean,
+    Schema.Struct({
+      everyCommits: Schema.optionalKey(PositiveInt),
+      minSmallFiles: Schema.optionalKey(PositiveInt),
+      maxInputBytes: Schema.optionalKey(PositiveInt)
+    })
+  ]))
 })
 
 /** The retry schedule for transient errors. */

@@ -33,6 +33,7 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "delta.targetFileSize": "number",
   "delta.compression": "string",
   "delta.checkpointInterval": "number",
+  "delta.autoCompact": "json",
   "checkpoints": "string",
   "stream.startingOffsets": "json",
   "stream.failOnDataLoss": "boolean",
