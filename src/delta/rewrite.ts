@@ -27,7 +27,7 @@ export interface RewritePlan {
 }
 
 const maxRowGroupRows = 1024 * 1024
-const maxRowGroupBytes = 64 * 1024 * 1024
+const maxRowGroupBytes = 16 * 1024 * 1024
 
 /** A decoded row group re-typed to `target` (missing columns as nulls). */
 const conformTo = (table: Arrow.Table, target: Arrow.Schema): Arrow.Table => {
@@ -42,16 +42,53 @@ const conformTo = (table: Arrow.Table, target: Arrow.Schema): Arrow.Table => {
   return new Arrow.Table(target, batches)
 }
 
-/** The number of row groups of a Parquet file. */
-const rowGroupCount = (bytes: Uint8Array) =>
+/** Frees a buffer this module made, at once (transferring an ArrayBuffer detaches it). */
+const release = (bytes: Uint8Array): void => {
+  const buffer = bytes.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }
+  if (bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && typeof buffer.transfer === "function") buffer.transfer(0)
+}
+
+/**
+ * The output file's bytes as the writer emits them, in one buffer sized for the inputs' bytes (a compacted file
+ * is rarely larger than its inputs): no list of chunks joined at the end, so the file is held once, not twice.
+ */
+const growingBuffer = (capacity: number) => {
+  let buffer = new Uint8Array(Math.max(1024, capacity))
+  let length = 0
+  return {
+    append: (chunk: Uint8Array) => {
+      if (length + chunk.byteLength > buffer.byteLength) {
+        const larger = new Uint8Array(Math.max(2 * buffer.byteLength, length + chunk.byteLength))
+        larger.set(buffer.subarray(0, length))
+        release(buffer)
+        buffer = larger
+      }
+      buffer.set(chunk, length)
+      length += chunk.byteLength
+    },
+    bytes: () => buffer.subarray(0, length),
+    /** Frees the buffer once the file is written (it is up to the target size: too large to leave to the collector). */
+    free: () => release(buffer)
+  }
+}
+
+/** The row counts of a Parquet file's row groups, from its footer. */
+const rowGroupRows = (bytes: Uint8Array) =>
   Effect.promise(async () => {
     const file = await Parquet.ParquetFile.fromFile(new Blob([bytes as Uint8Array<ArrayBuffer>]))
     try {
-      return file.metadata().numRowGroups()
+      const metadata = file.metadata()
+      return Array.from({ length: metadata.numRowGroups() }, (_, i) => metadata.rowGroup(i).numRows())
     } finally {
       file.free()
     }
   })
+
+/**
+ * Rows decoded at once. A row group larger than this (another writer's, up to a million rows) is read in slices
+ * (`offset`/`limit` within the row group), so its decoded columns and their copies never all exist at once.
+ */
+const sliceRows = 128 * 1024
 
 /** A source stream the writer pulls from, fed one batch at a time (high-water mark 1: no read-ahead). */
 const makeFeed = () => {
@@ -89,7 +126,7 @@ export const rewriteFiles = Effect.fnUntraced(function*(
     )
   )
   const feed = makeFeed()
-  const chunks: Array<Uint8Array> = []
+  const output = growingBuffer(files.reduce((sum, file) => sum + file.size, 0))
   let collecting: Promise<void> | undefined
   const stats: Array<string> = []
   let rows = 0
@@ -102,7 +139,7 @@ export const rewriteFiles = Effect.fnUntraced(function*(
       .setCreatedBy("kafka-delta (parquet-rs via parquet-wasm)")
       .build()
     collecting = Parquet.transformParquetStream(feed.stream, properties).then(async (out) => {
-      for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk)
+      for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) output.append(chunk)
     })
     // a writer failure surfaces when awaited below; keep it from being reported as unhandled meanwhile
     collecting.catch(() => undefined)
@@ -113,12 +150,20 @@ export const rewriteFiles = Effect.fnUntraced(function*(
     const path = decodeAddPath(file.path)
     const bytes = yield* storage.read(path)
     if (Option.isNone(bytes)) return yield* storageError(storage, path, "data file of the table is missing", false)
-    const groups = yield* rowGroupCount(bytes.value)
-    for (let group = 0; group < groups; group++) {
-      const decoded = yield* Effect.try({
-        try: () => Arrow.tableFromIPC(Parquet.readParquet(bytes.value, { rowGroups: [group] }).intoIPCStream()),
+    const groups = yield* rowGroupRows(bytes.value)
+    const slices = groups.flatMap((count, group) =>
+      Array.from({ length: Math.max(1, Math.ceil(count / sliceRows)) }, (_, k) => ({ group, offset: k * sliceRows, count }))
+    )
+    for (const { group, offset, count } of slices) {
+      const decodedIpc = yield* Effect.try({
+        try: () =>
+          Parquet.readParquet(
+            bytes.value,
+            count <= sliceRows ? { rowGroups: [group] } : { rowGroups: [group], offset, limit: sliceRows }
+          ).intoIPCStream(),
         catch: (error) => storageError(storage, path, `unreadable Parquet row group ${group}: ${String(error)}`)
       })
+      const decoded = Arrow.tableFromIPC(decodedIpc)
       if (decoded.numRows === 0) continue
       const conformed = conformTo(decoded, target)
       stats.push(computeStats(conformed, plan.dataSchema, plan.stats))
@@ -127,7 +172,12 @@ export const rewriteFiles = Effect.fnUntraced(function*(
         const perRow = Math.max(1, tableBytes(conformed) / conformed.numRows)
         start(Math.min(maxRowGroupRows, Math.max(1, Math.floor(maxRowGroupBytes / perRow))))
       }
-      const wasm = Parquet.Table.fromIPCStream(Arrow.tableToIPC(conformed, "stream"))
+      const ipc = Arrow.tableToIPC(conformed, "stream")
+      const wasm = Parquet.Table.fromIPCStream(ipc)
+      // both IPC copies are as large as the row group and nothing else holds them: free them now rather than
+      // whenever the collector next runs (left to it, they pile up between collections)
+      release(ipc)
+      release(decodedIpc)
       for (const batch of wasm.recordBatches()) {
         // a writer that failed stops pulling: its failure ends the wait instead of the next pull
         yield* Effect.tryPromise({
@@ -136,6 +186,9 @@ export const rewriteFiles = Effect.fnUntraced(function*(
         })
       }
       wasm.free()
+      // the reads, decodes and encodes all finish without a macrotask: give timers and I/O (the stream's fetches
+      // and heartbeats, when this runs as auto-compaction) a turn after each row group
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
     }
   }
   if (collecting === undefined) start(1)
@@ -144,16 +197,9 @@ export const rewriteFiles = Effect.fnUntraced(function*(
     try: () => collecting!,
     catch: (error) => storageError(storage, directory, `writing the compacted file failed: ${String(error)}`)
   })
-  const size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)
-  const output = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks.splice(0)) {
-    output.set(chunk, offset)
-    offset += chunk.byteLength
-  }
   const name = `part-00000-${crypto.randomUUID()}${fileSuffix(plan.compression)}`
   const path = directory === "" ? name : `${directory}/${name}`
-  const info = yield* storage.write(path, output)
+  const info = yield* storage.write(path, output.bytes()).pipe(Effect.ensuring(Effect.sync(output.free)))
   const add: AddFile = {
     path: encodeAddPath(path),
     partitionValues: files[0]!.partitionValues,

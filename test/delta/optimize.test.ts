@@ -107,6 +107,25 @@ describe("optimize", () => {
       assert.deepStrictEqual(yield* idsOf(storage), Array.from({ length: 250 }, (_, i) => BigInt(i)))
     }))
 
+  it.effect("a row group larger than a read slice is read in slices: every row once", () =>
+    Effect.gen(function*() {
+      const storage = memoryStorage("slices", "mem/slices", makeMemoryFiles())
+      // two files of 300,000 rows, each a single row group (more than two 128 Ki-row slices)
+      for (let n = 0; n < 2; n++) yield* appendIds(storage, n * 300_000, 300_000)
+      const snapshot = Option.getOrThrow(yield* readSnapshot(storage))
+      for (const add of snapshot.files.values()) {
+        assert.strictEqual(JSON.parse(add.stats!).numRecords, 300_000)
+      }
+      const result = yield* optimize(storage, { targetFileSize: 1 << 30 })
+      assert.strictEqual(result.rows, 600_000)
+      const ids = yield* idsOf(storage)
+      assert.strictEqual(ids.length, 600_000)
+      assert.isTrue(ids.every((id, i) => id === BigInt(i)))
+      const after = Option.getOrThrow(yield* readSnapshot(storage))
+      const stats = JSON.parse([...after.files.values()][0]!.stats!)
+      assert.deepStrictEqual(stats, { numRecords: 600_000, minValues: { id: 0 }, maxValues: { id: 599_999 }, nullCount: { id: 0 } })
+    }))
+
   it.effect("--dry-run plans without writing", () =>
     Effect.gen(function*() {
       const files = makeMemoryFiles()
