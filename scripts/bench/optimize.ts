@@ -13,7 +13,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { localStorage } from "../../layers/delta-sink/filesystem.ts"
+import { type Action, commitPath, serializeActions } from "../../src/delta/actions.ts"
 import { readSnapshot } from "../../src/delta/log.ts"
+import { decodeAddPath, encodeAddPath } from "../../src/delta/partition.ts"
 import { optimize } from "../../src/delta/optimize.ts"
 import { wasmMemoryBytes } from "../../src/delta/parquet-encode.ts"
 import { appendBatch } from "../../src/delta/table.ts"
@@ -91,27 +93,43 @@ const runOptimizeOnly = async (location: string) => {
   }))
 }
 
+/**
+ * The table: one real append of a few files of about --file-kb (the templates), then copies of those files under
+ * new names added in commits of 1,000, until --size-mb; encoding every small file would make a 2 GB table take
+ * most of an hour to build. Rows repeat across copies, which does not change what optimize does per byte.
+ */
 const build = async (location: string) => {
   const storage = localStorage(location)
   const total = Number(values["size-mb"]) * 1024 * 1024
   const fileBytes = Number(values["file-kb"]) * 1024
   const partitions = Number(values.partitions)
-  const rowsPerChunk = 200_000
-  let rows = 0
-  let bytes = 0
   const started = performance.now()
+  await Effect.runPromise(appendBatch(storage, {
+    schema,
+    data: [chunk(0, 200_000, partitions)],
+    partitionBy: ["region"],
+    txns: [],
+    operationParameters: {}
+  }, { targetFileSize: fileBytes }))
+  const templates = [...Option.getOrThrow(await Effect.runPromise(readSnapshot(storage))).files.values()]
+  let bytes = templates.reduce((sum, add) => sum + add.size, 0)
+  let rows = templates.reduce((sum, add) => sum + JSON.parse(add.stats!).numRecords, 0)
+  let files = templates.length
+  let version = 1
   while (bytes < total) {
-    const { result } = await Effect.runPromise(appendBatch(storage, {
-      schema,
-      data: [chunk(rows, rowsPerChunk, partitions)],
-      partitionBy: ["region"],
-      txns: [],
-      operationParameters: {}
-    }, { targetFileSize: fileBytes }))
-    rows += result.rows
-    bytes += result.bytes
+    const adds: Array<Action> = [{ commitInfo: { timestamp: Date.now(), operation: "WRITE", operationParameters: { mode: "Append" } } }]
+    for (let i = 0; i < 1000 && bytes < total; i++) {
+      const template = templates[files % templates.length]!
+      const source = decodeAddPath(template.path)
+      const target = `${source.slice(0, source.lastIndexOf("/"))}/part-copy-${files}-${crypto.randomUUID()}.c000.snappy.parquet`
+      fs.copyFileSync(path.join(location, source), path.join(location, target))
+      adds.push({ add: { ...template, path: encodeAddPath(target), modificationTime: Date.now() } })
+      bytes += template.size
+      rows += JSON.parse(template.stats!).numRecords
+      files++
+    }
+    await Effect.runPromise(storage.putIfAbsent(commitPath(version++), new TextEncoder().encode(serializeActions(adds))))
   }
-  const files = Option.getOrThrow(await Effect.runPromise(readSnapshot(storage))).files.size
   return { rows, bytes, files, seconds: (performance.now() - started) / 1000 }
 }
 
