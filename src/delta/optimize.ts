@@ -27,11 +27,11 @@ export class OptimizeConflictError extends Schema.TaggedError<OptimizeConflictEr
   table: Schema.String,
   /** The winning commit's version. */
   version: Schema.Number,
-  /** A file both tried to remove. */
-  path: Schema.String
+  /** What the winner did: removed a file this optimize removes, or replaced the table. */
+  reason: Schema.String
 }) {
   override get message() {
-    return `optimize of ${this.table} lost to version ${this.version}, which already removed ${this.path} (another optimize?); nothing was committed: run optimize again to re-plan`
+    return `optimize of ${this.table} lost to version ${this.version}, which ${this.reason}; nothing was committed: run optimize again to re-plan`
   }
 }
 
@@ -85,10 +85,15 @@ const judgeWinners = (storage: DeltaStorage, planned: Snapshot, removing: Readon
     for (const commit of newer) {
       for (const action of commit.actions) {
         if ("remove" in action && removing.has(action.remove.path)) {
-          return Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: commit.version, change: action.remove.path }))
+          return Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: commit.version, change: `already removed ${action.remove.path} (another optimize?)` }))
         }
-        if ("metaData" in action && action.metaData.id !== planned.metadata.id) {
-          return Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: commit.version, change: "the table was replaced" }))
+        // the new files sit in the old layout: a replaced or repartitioned table cannot take them
+        if (
+          "metaData" in action &&
+          (action.metaData.id !== planned.metadata.id ||
+            action.metaData.partitionColumns.join("\u0000") !== planned.metadata.partitionColumns.join("\u0000"))
+        ) {
+          return Effect.fail(new ConcurrentTableChangeError({ table: storage.table, version: commit.version, change: "replaced or repartitioned the table" }))
         }
       }
     }
@@ -186,7 +191,7 @@ export const optimize = Effect.fnUntraced(function*(storage: DeltaStorage, optio
       // the files written for a plan that lost are referenced by nothing: delete them now rather than at vacuum
       Effect.forEach(adds, (add) => storage.delete(decodeAddPath(add.path)), { discard: true }).pipe(
         Effect.ignore,
-        Effect.andThen(Effect.fail(new OptimizeConflictError({ table: storage.table, version: conflict.version, path: conflict.change })))
+        Effect.andThen(Effect.fail(new OptimizeConflictError({ table: storage.table, version: conflict.version, reason: conflict.change })))
       ))
   )
 

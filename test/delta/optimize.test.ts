@@ -3,6 +3,7 @@ import * as Arrow from "apache-arrow"
 import { Effect, Option } from "effect"
 import * as path from "node:path"
 import { localStorage } from "../../layers/delta-sink/filesystem.ts"
+import { commitPath, serializeActions } from "../../src/delta/actions.ts"
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { readSnapshot } from "../../src/delta/log.ts"
 import { optimize } from "../../src/delta/optimize.ts"
@@ -170,5 +171,20 @@ describe("optimize", () => {
       const after = Option.getOrThrow(yield* readSnapshot(storage))
       assert.strictEqual(after.version, 10)
       assert.deepStrictEqual(yield* idsOf(storage), Array.from({ length: 10 }, (_, i) => BigInt(i)))
+    }))
+
+  it.effect("a table replaced between plan and commit stops the optimize with OptimizeConflictError", () =>
+    Effect.gen(function*() {
+      const storage = memoryStorage("replaced", "mem/replaced", makeMemoryFiles())
+      for (let n = 0; n < 3; n++) yield* appendIds(storage, n, 1)
+      const snapshot = Option.getOrThrow(yield* readSnapshot(storage))
+      const replace = storage.putIfAbsent(
+        commitPath(3),
+        new TextEncoder().encode(serializeActions([{ metaData: { ...snapshot.metadata, id: "another-table" } }]))
+      )
+      const error = yield* optimize(storage, { beforeCommit: Effect.orDie(replace) }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "OptimizeConflictError")
+      assert.match(error.message, /lost to version 3, which replaced or repartitioned the table/)
+      assert.strictEqual(Option.getOrThrow(yield* readSnapshot(storage)).version, 3)
     }))
 })
