@@ -14,6 +14,7 @@ import type { Snapshot } from "../../src/delta/snapshot.ts"
 import type { DeltaStorage, FileInfo } from "../../src/delta/storage.ts"
 import type { Compression } from "../../src/delta/parquet.ts"
 import { refreshSnapshot } from "../../src/delta/log.ts"
+import { compactSmallFiles } from "../../src/delta/optimize.ts"
 import { DeltaSink, DeltaStorageError, type TableRef } from "../../src/services/DeltaSink.ts"
 
 /** Options of the filesystem DeltaSink. */
@@ -191,7 +192,14 @@ export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options:
           unsettled.delete(location)
           snapshots.set(location, snapshot)
           return result
-        }).pipe(Effect.uninterruptible)
+        }).pipe(Effect.uninterruptible),
+      compact: (table, compaction) =>
+        compactSmallFiles(storageOf(table), {
+          ...compaction,
+          ...(options.targetFileSize === undefined ? {} : { targetFileSize: options.targetFileSize }),
+          ...(options.compression === undefined ? {} : { compression: options.compression }),
+          ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval })
+        })
     })
   })
 

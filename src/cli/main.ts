@@ -19,6 +19,7 @@ import { observedRun, runWithGracePeriod } from "./run.ts"
 import { migrate } from "./migrate.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
+import { optimizeCommand } from "./optimize.ts"
 
 let exitCode = 0
 
@@ -287,7 +288,7 @@ const checkCommand = Command.make(
 
 const root = Command.make("kafka-delta").pipe(
   Command.withDescription("Stream Confluent-framed Avro from Kafka into Delta Lake tables, exactly once"),
-  Command.withSubcommands([run, demo, vacuumCommand, migrateCommand, offsetsCommand, checkCommand])
+  Command.withSubcommands([run, demo, vacuumCommand, optimizeCommand(runReporting, verbose), migrateCommand, offsetsCommand, checkCommand])
 )
 
 /** Runs the command line with `process.argv` and exits. */

@@ -92,7 +92,16 @@ export const DeltaSection = Schema.Struct({
   compression: Schema.optionalKey(Schema.Literals(["snappy", "zstd"])),
   checkpointInterval: Schema.optionalKey(PositiveInt),
   /** How rows are laid out: `value` (one struct column, the notebook's) or `columns`; by default the table's own. */
-  layout: Schema.optionalKey(Schema.Literals(["value", "columns"]))
+  layout: Schema.optionalKey(Schema.Literals(["value", "columns"])),
+  /** Compaction inside the stream: false (default), true (default settings) or settings (src/pipeline/auto-compact.ts). */
+  autoCompact: Schema.optionalKey(Schema.Union([
+    Schema.Boolean,
+    Schema.Struct({
+      everyCommits: Schema.optionalKey(PositiveInt),
+      minSmallFiles: Schema.optionalKey(PositiveInt),
+      maxInputBytes: Schema.optionalKey(PositiveInt)
+    })
+  ]))
 })
 
 /** The retry schedule for transient errors. */

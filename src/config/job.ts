@@ -74,7 +74,8 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
     writer: {
       ...(file.delta.targetFileSize === undefined ? {} : { targetFileSize: file.delta.targetFileSize }),
       ...(file.delta.checkpointInterval === undefined ? {} : { checkpointInterval: file.delta.checkpointInterval }),
-      ...(file.delta.compression === undefined ? {} : { compression: file.delta.compression })
+      ...(file.delta.compression === undefined ? {} : { compression: file.delta.compression }),
+      ...(file.delta.autoCompact === undefined ? {} : { autoCompact: file.delta.autoCompact })
     },
     checkpointLocation: NodePath.resolve(options.baseDirectory, file.checkpoints, streamId),
     kafka: file.kafka,

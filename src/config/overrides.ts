@@ -34,6 +34,7 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "delta.compression": "string",
   "delta.checkpointInterval": "number",
   "delta.layout": "string",
+  "delta.autoCompact": "json",
   "checkpoints": "string",
   "stream.startingOffsets": "json",
   "stream.failOnDataLoss": "boolean",

@@ -35,6 +35,13 @@ export interface CommitOptions {
   readonly baseDelay?: number
   /** The id written to `commitInfo.txnId`, by which this writer recognises its own commit after an ambiguous failure. */
   readonly txnId?: string
+  /**
+   * Judges the winners' commits after a lost race, beyond the txn check: a commit that is not a blind append
+   * (optimize) fails here when a winner removed a file it removes.
+   */
+  readonly checkWinners?: (
+    newer: ReadonlyArray<{ readonly version: number; readonly actions: ReadonlyArray<Action> }>
+  ) => Effect.Effect<void, DeltaAppendError>
 }
 
 /** Whether a commit's actions carry `commitInfo.txnId` equal to `txnId`. */
@@ -111,6 +118,7 @@ export const commitWithRetries = Effect.fnUntraced(function*(
     }
     const { snapshot, newer } = yield* refreshSnapshot(storage, base)
     yield* checkWinners(storage, txns, newer)
+    if (options.checkWinners !== undefined) yield* options.checkWinners(newer)
     const changed = newer.some((commit) => commit.actions.some((a) => "protocol" in a || "metaData" in a))
     base = snapshot
     // refreshSnapshot has already refused a protocol or feature this writer does not implement

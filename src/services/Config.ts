@@ -64,6 +64,8 @@ export interface JobConfig {
     readonly targetFileSize?: number
     readonly checkpointInterval?: number
     readonly compression?: "snappy" | "zstd"
+    /** `delta.autoCompact` as written (resolve with `autoCompactSettings`); absent: off. */
+    readonly autoCompact?: boolean | { readonly everyCommits?: number; readonly minSmallFiles?: number; readonly maxInputBytes?: number }
   }
   readonly checkpointLocation: string
   readonly kafka: typeof KafkaSection.Type

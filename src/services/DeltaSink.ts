@@ -8,6 +8,7 @@
  */
 import type * as Arrow from "apache-arrow"
 import { Context, Effect, Option, Schema } from "effect"
+import type { OptimizeConflictError, OptimizeResult } from "../delta/optimize.ts"
 
 /** A Delta table: its name (for messages and metadata) and where it is stored. */
 export interface TableRef {
@@ -137,4 +138,9 @@ export class DeltaSink extends Context.Service<DeltaSink, {
   ) => Effect.Effect<ReadonlyMap<string, number>, DeltaReadError>
   /** Appends one batch as one commit; creates the table on first write. */
   readonly append: (request: AppendRequest) => Effect.Effect<CommitResult, DeltaAppendError>
+  /** Compacts the table's oldest small files when enough exist (auto-compaction); absent where not supported. */
+  readonly compact?: (
+    table: TableRef,
+    options: { readonly minSmallFiles: number; readonly maxInputBytes: number }
+  ) => Effect.Effect<OptimizeResult | undefined, DeltaAppendError | OptimizeConflictError>
 }>()("kafka-delta/services/DeltaSink") {}

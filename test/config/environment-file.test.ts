@@ -227,6 +227,19 @@ describe("environment files", () => {
       expect(bad.message).toContain(`"snappy" | "zstd"`)
     }))
 
+  it.effect("delta.autoCompact takes a boolean or settings; a bad setting names the key", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", validFile)
+      assert.strictEqual((yield* load(dir)).writer.autoCompact, undefined)
+      assert.strictEqual((yield* load(dir, "uat", { KAFKA_DELTA_DELTA_AUTOCOMPACT: "true" })).writer.autoCompact, true)
+      assert.deepStrictEqual(
+        (yield* load(dir, "uat", { KAFKA_DELTA_DELTA_AUTOCOMPACT: `{"minSmallFiles": 20}` })).writer.autoCompact,
+        { minSmallFiles: 20 }
+      )
+      const bad = yield* Effect.flip(load(dir, "uat", { KAFKA_DELTA_DELTA_AUTOCOMPACT: `{"everyCommits": 0}` }))
+      expect(bad.message).toContain("delta.autoCompact")
+    }))
+
   it.effect("a bad override value is reported at its key", () =>
     Effect.gen(function*() {
       const dir = yield* withFile("uat.json", validFile)

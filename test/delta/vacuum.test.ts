@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Arrow from "apache-arrow"
 import { Effect } from "effect"
 import { tableOf } from "../../src/delta/arrow-values.ts"
+import { optimize } from "../../src/delta/optimize.ts"
 import { makeMemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
 import { appendBatch } from "../../src/delta/table.ts"
 import { vacuumDryRun } from "../../src/delta/vacuum.ts"
@@ -38,5 +39,32 @@ describe("vacuum", () => {
       yield* put(`_delta_log/.00000000000000000002.json.${uuid}.tmp`)
       const found = (yield* vacuumDryRun(storage, cutoff)).map((file) => file.path)
       assert.deepStrictEqual(found, [...leftovers].sort())
+    }))
+})
+
+describe("vacuum after optimize", () => {
+  it.effect("files an optimize removed are kept until their tombstones pass delta.deletedFileRetentionDuration", () =>
+    Effect.gen(function*() {
+      let clock = 1_800_000_000_000
+      const storage = memoryStorage("vacuum-opt", "mem/vo", makeMemoryFiles(), () => clock)
+      for (let n = 0; n < 4; n++) {
+        yield* appendBatch(storage, {
+          schema,
+          data: [tableOf(schema, [{ id: BigInt(n), k: "a" }])],
+          partitionBy: [],
+          txns: [],
+          operationParameters: {}
+        }, { now: () => clock })
+      }
+      const result = yield* optimize(storage, { now: () => clock })
+      assert.strictEqual(result.filesRemoved, 4)
+      const removed = result.bins[0]!.files.map((file) => file.path).sort()
+      // six days later the tombstones still hold the files (a reader of the version before may need them)
+      clock += 6 * 86_400_000
+      assert.deepStrictEqual(yield* vacuumDryRun(storage, clock, clock), [])
+      // past seven days they are candidates; the compacted file is not
+      clock += 2 * 86_400_000
+      const found = (yield* vacuumDryRun(storage, clock, clock)).map((file) => file.path).sort()
+      assert.deepStrictEqual(found, removed)
     }))
 })
