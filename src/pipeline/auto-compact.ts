@@ -6,8 +6,10 @@
  * retries at the next one, as it would after any blind append. A failed compaction is logged and tried again at
  * the next interval; it never stops the stream. Off by default (see README "Compaction").
  */
-import { Effect, Queue } from "effect"
+import { Effect, Queue, type Scope } from "effect"
 import type { OptimizeResult } from "../delta/optimize.ts"
+import type { JobConfig } from "../services/Config.ts"
+import { DeltaSink } from "../services/DeltaSink.ts"
 
 /** What `delta.autoCompact` resolves to. */
 export interface AutoCompactSettings {
@@ -69,4 +71,19 @@ export const runAutoCompact = (compact: Compact, settings: AutoCompactSettings, 
         )
       }
     }
+  })
+
+/**
+ * Forks the compaction fiber of `job` in the current scope when `delta.autoCompact` is on and the sink can compact;
+ * the queue the committer offers its versions to, or undefined when compaction is off.
+ */
+export const startAutoCompact = (job: JobConfig): Effect.Effect<Queue.Queue<number> | undefined, never, DeltaSink | Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = autoCompactSettings(job.writer.autoCompact)
+    const sink = yield* DeltaSink
+    const compact = sink.compact
+    if (settings === undefined || compact === undefined) return undefined
+    const versions = yield* makeCommittedSignal
+    yield* Effect.forkScoped(runAutoCompact((options) => compact(job.table, options), settings, versions))
+    return versions
   })

@@ -40,6 +40,8 @@ export interface CommitterOptions {
   readonly totals: RunTotals
   /** Records not yet committed over all partitions, for the commit line. */
   readonly lag: () => number
+  /** Hears each version of the main table this committer commits (auto-compaction); its offer never waits. */
+  readonly versions?: Queue.Enqueue<number> | undefined
 }
 
 /** Commits the sealed batches in order; returns once the last batch of an available-now run is committed. */
@@ -55,6 +57,7 @@ export const runCommitter = (options: CommitterOptions) =>
         if (outcome.commit !== undefined) {
           totals.batches++
           totals.lastVersion = outcome.commit.version
+          if (options.versions !== undefined) yield* Queue.offer(options.versions, outcome.commit.version)
         }
         const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
         const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)

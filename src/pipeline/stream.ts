@@ -14,6 +14,7 @@ import { Config, type JobConfig } from "../services/Config.ts"
 import type { SchemaMismatchError } from "../services/DeltaSink.ts"
 import { KafkaSource, type KafkaSourceError } from "../services/KafkaSource.ts"
 import type { RegistryError, SchemaNotFoundError } from "../services/SchemaRegistry.ts"
+import { startAutoCompact } from "./auto-compact.ts"
 import { avroCodec } from "./avro-codec.ts"
 import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
@@ -147,7 +148,8 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const slots = yield* Semaphore.make(1 + sealedAhead)
     const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
     yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
-    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, lag: () => committedLag(batch.partitions(), committed.table) })
+    const versions = yield* startAutoCompact(job)
+    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, versions, lag: () => committedLag(batch.partitions(), committed.table) })
 
     // the first actor, router or sealer failure ends the session; the committer ends it when drained
     const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))

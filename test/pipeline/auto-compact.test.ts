@@ -7,6 +7,7 @@ import { compactSmallFiles } from "../../src/delta/optimize.ts"
 import { makeMemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
 import { appendBatch } from "../../src/delta/table.ts"
 import { autoCompactSettings, type Compact, makeCommittedSignal, runAutoCompact } from "../../src/pipeline/auto-compact.ts"
+import { testJob as memoryTestJob, World } from "../support/memory-pipeline.ts"
 
 const schema = new Arrow.Schema([new Arrow.Field("id", new Arrow.Int64(), true)])
 
@@ -44,7 +45,7 @@ describe("auto-compaction fiber", () => {
       // five versions passed, but only five small files: nothing yet
       assert.notInclude(yield* operations(storage), "OPTIMIZE")
       for (let n = 5; n < 10; n++) yield* append(n)
-      for (let i = 0; i < 100 && !(yield* operations(storage)).includes("OPTIMIZE"); i++) yield* Effect.sleep("50 millis")
+      for (let i = 0; i < 300 && !(yield* operations(storage)).includes("OPTIMIZE"); i++) yield* Effect.sleep("50 millis")
       const ops = yield* operations(storage)
       assert.deepStrictEqual(ops.filter((op) => op === "OPTIMIZE").length, 1)
       const snapshot = Option.getOrThrow(yield* readSnapshot(storage))
@@ -84,4 +85,36 @@ describe("auto-compaction fiber", () => {
     assert.deepStrictEqual(autoCompactSettings(true), { everyCommits: 10, minSmallFiles: 50, maxInputBytes: 1024 ** 3 })
     assert.deepStrictEqual(autoCompactSettings({ minSmallFiles: 5 }), { everyCommits: 10, minSmallFiles: 5, maxInputBytes: 1024 ** 3 })
   })
+})
+
+describe("auto-compaction in the stream", () => {
+  /** Runs a continuous stream over 1,500 records (6 commits of 250) and returns the tables the sink was asked to compact. */
+  const compactionsOf = (autoCompact: boolean | { readonly everyCommits: number; readonly minSmallFiles: number } | undefined) =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      const asked: Array<string> = []
+      world.compact = (table) => Effect.sync(() => void asked.push(table.location)).pipe(Effect.as(undefined))
+      const base = memoryTestJob({ trigger: "continuous" })
+      const job = { ...base, writer: { ...base.writer, ...(autoCompact === undefined ? {} : { autoCompact }) } }
+      world.produce(1500)
+      const run = yield* Effect.forkChild(world.run(job))
+      for (let i = 0; i < 1000 && world.offsetsIn("/mem/orders").length < 1500; i++) yield* Effect.sleep("2 millis")
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(run)
+      assert.strictEqual(world.offsetsIn("/mem/orders").length, 1500)
+      return asked
+    })
+
+  it.live("delta.autoCompact: the stream's committer drives the sink's compaction of the main table", () =>
+    Effect.gen(function*() {
+      const asked = yield* compactionsOf({ everyCommits: 2, minSmallFiles: 1 })
+      assert.isAbove(asked.length, 0)
+      assert.isTrue(asked.every((location) => location === "/mem/orders"))
+    }))
+
+  it.live("off by default: no compaction without delta.autoCompact", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* compactionsOf(undefined), [])
+      assert.deepStrictEqual(yield* compactionsOf(false), [])
+    }))
 })

@@ -59,6 +59,8 @@ export class World {
   beforeAppend: Effect.Effect<void, DeltaStorageError> = Effect.void
   /** Runs before each source event is handed on (a test can make the source fail with it). */
   beforeEvent: Effect.Effect<void, KafkaUnavailableError> = Effect.void
+  /** The sink's compaction (auto-compaction), absent as in the in-memory sink unless a test sets it. */
+  compact: DeltaSink["Service"]["compact"] = undefined
   /** Records per fetch of one partition. */
   fetchSize = 100
   readonly schemaId: number
@@ -123,7 +125,11 @@ export class World {
 
   private holdableSink(): DeltaSink["Service"] {
     const sink = DeltaMemory.make(this.delta)
-    return DeltaSink.of({ ...sink, append: (request) => Effect.andThen(Effect.suspend(() => this.beforeAppend), sink.append(request)) })
+    return DeltaSink.of({
+      ...sink,
+      append: (request) => Effect.andThen(Effect.suspend(() => this.beforeAppend), sink.append(request)),
+      ...(this.compact === undefined ? {} : { compact: this.compact })
+    })
   }
 
   private recordingSource(): KafkaSource["Service"] {
