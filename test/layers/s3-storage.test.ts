@@ -1,0 +1,160 @@
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { probeConditionalWrites } from "../../layers/storage/probe.ts"
+import { makeS3Client, multipartThreshold, s3Storage } from "../../layers/storage/s3.ts"
+import type { S3Location } from "../../src/config/location.ts"
+import { memoryStorage } from "../../src/delta/storage.ts"
+import { freshBucket, testS3Client, testS3Settings } from "./support/s3.ts"
+
+const at = (bucket: string, prefix = "wh/t"): S3Location => ({ _tag: "S3", scheme: "s3", bucket, prefix })
+const bytes = (text: string) => new TextEncoder().encode(text)
+const text = (data: Uint8Array) => new TextDecoder().decode(data)
+
+/** A local HTTP server answering every request with `status` and an S3 error body of `code`; counts requests. */
+const fakeS3 = (status: number, code: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ readonly endpoint: string; readonly requests: () => number; readonly server: Http.Server }>((resolve) => {
+        let requests = 0
+        const server = Http.createServer((request, response) => {
+          requests++
+          request.resume()
+          request.on("end", () => {
+            response.writeHead(status, { "content-type": "application/xml" })
+            response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code} from the fake</Message></Error>`)
+          })
+        })
+        server.listen(0, "127.0.0.1", () => resolve({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests, server }))
+      })
+    ),
+    ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  )
+
+const fakeClient = (endpoint: string, maxAttempts = 1) =>
+  makeS3Client({ ...testS3Settings, endpoint, maxAttempts })
+
+describe("S3 DeltaStorage (against the local S3 server)", () => {
+  it.effect("reads, lists (across pages, recursively or not), writes, stats and deletes", () =>
+    Effect.gen(function*() {
+      const client = yield* testS3Client
+      const storage = s3Storage(at(yield* freshBucket(client, "rw")), { table: "t", client, listPageSize: 2 })
+      assert.isTrue(Option.isNone(yield* storage.read("_delta_log/00000000000000000000.json")))
+      for (const name of ["a", "b", "c", "d", "e"]) yield* storage.write(`_delta_log/${name}.json`, bytes(name))
+      yield* storage.write("day=1/part-0.parquet", bytes("xyz"))
+      const flat = yield* storage.list("_delta_log")
+      assert.deepStrictEqual(flat.map((f) => f.path), ["a", "b", "c", "d", "e"].map((n) => `_delta_log/${n}.json`))
+      assert.deepStrictEqual((yield* storage.list("")).map((f) => f.path), [])
+      assert.deepStrictEqual((yield* storage.list("", { recursive: true })).length, 6)
+      assert.strictEqual(text(Option.getOrThrow(yield* storage.read("_delta_log/c.json"))), "c")
+      const stat = Option.getOrThrow(yield* storage.stat("day=1/part-0.parquet"))
+      assert.strictEqual(stat.size, 3)
+      assert.isAbove(stat.modificationTime, Date.now() - 600_000)
+      yield* storage.delete("day=1/part-0.parquet")
+      yield* storage.delete("day=1/part-0.parquet")
+      assert.isTrue(Option.isNone(yield* storage.stat("day=1/part-0.parquet")))
+      assert.deepStrictEqual((yield* storage.list("absent")).length, 0)
+    }))
+
+  it.effect("putIfAbsent creates once: a second create is refused (412), the first content stays", () =>
+    Effect.gen(function*() {
+      const client = yield* testS3Client
+      const storage = s3Storage(at(yield* freshBucket(client, "pia")), { table: "t", client })
+      assert.isTrue(yield* storage.putIfAbsent("_delta_log/00000000000000000000.json", bytes("first")))
+      assert.isFalse(yield* storage.putIfAbsent("_delta_log/00000000000000000000.json", bytes("second")))
+      assert.strictEqual(text(Option.getOrThrow(yield* storage.read("_delta_log/00000000000000000000.json"))), "first")
+      const versioned = Option.getOrThrow(yield* storage.versioned.readVersion("_delta_log/00000000000000000000.json"))
+      assert.isTrue(yield* storage.versioned.replaceIfVersion("_delta_log/00000000000000000000.json", bytes("third"), versioned.version))
+      assert.isFalse(yield* storage.versioned.replaceIfVersion("_delta_log/00000000000000000000.json", bytes("fourth"), versioned.version))
+    }))
+
+  it.effect("a data file larger than the multipart threshold goes up whole", () =>
+    Effect.gen(function*() {
+      const client = yield* testS3Client
+      const storage = s3Storage(at(yield* freshBucket(client, "mp")), { table: "t", client })
+      const data = new Uint8Array(multipartThreshold + 3 * 1024 * 1024)
+      for (let i = 0; i < data.length; i += 4096) data[i] = i % 251
+      const info = yield* storage.write("part-00000.parquet", data)
+      assert.strictEqual(info.size, data.length)
+      const back = Option.getOrThrow(yield* storage.read("part-00000.parquet"))
+      assert.strictEqual(back.length, data.length)
+      assert.isTrue(Buffer.from(back).equals(Buffer.from(data)))
+    }))
+
+  it.effect("the probe passes on a store that enforces conditional writes and leaves nothing behind", () =>
+    Effect.gen(function*() {
+      const client = yield* testS3Client
+      const storage = s3Storage(at(yield* freshBucket(client, "probe")), { table: "t", client })
+      yield* probeConditionalWrites(storage, "_delta_log")
+      assert.deepStrictEqual(yield* storage.list("_delta_log"), [])
+    }))
+
+  it.effect("the probe stops on a store that lets a second conditional create through, naming the location and what to do", () =>
+    Effect.gen(function*() {
+      const inner = memoryStorage("lake.db.t", "s3://lake/wh/t")
+      const careless = { ...inner, putIfAbsent: (path: string, data: Uint8Array) => Effect.as(inner.write(path, data), true) }
+      const error = yield* Effect.flip(probeConditionalWrites(careless, "_delta_log"))
+      assert.isFalse(error.transient)
+      expect(error.message).toContain("the store at s3://lake/wh/t accepted a second create of the same object with If-None-Match: *")
+      expect(error.message).toContain("use a store that enforces conditional writes")
+      assert.deepStrictEqual(yield* inner.list("_delta_log"), [])
+    }))
+})
+
+describe("S3 DeltaStorage errors", () => {
+  it.effect("a missing bucket names the bucket and the fix, and is not retried", () =>
+    Effect.gen(function*() {
+      const client = yield* testS3Client
+      const storage = s3Storage(at("kd-no-such-bucket-here"), { table: "lake.db.t", client })
+      const error = yield* Effect.flip(storage.putIfAbsent("_delta_log/x.json", bytes("x")))
+      assert.isFalse(error.transient)
+      expect(error.message).toContain("bucket kd-no-such-bucket-here does not exist (NoSuchBucket): create it, or correct the bucket in the location")
+      expect(error.message).toContain("s3://kd-no-such-bucket-here/wh/t/_delta_log/x.json")
+      expect((yield* Effect.flip(storage.list("_delta_log"))).message).toContain("NoSuchBucket")
+    }))
+
+  it.effect("an unreachable endpoint is transient and names the endpoint", () =>
+    Effect.gen(function*() {
+      const client = fakeClient("http://127.0.0.1:1")
+      const error = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client, endpoint: "http://127.0.0.1:1" }).read("_delta_log/x.json"))
+      client.destroy()
+      assert.isTrue(error.transient)
+      expect(error.message).toContain("cannot reach http://127.0.0.1:1 (ECONNREFUSED")
+      expect(error.message).toContain("check storage.s3.endpoint")
+    }))
+
+  it.effect("wrong credentials and AccessDenied are fatal and say what to check; the secret is never printed", () =>
+    Effect.gen(function*() {
+      const badKey = yield* fakeS3(403, "InvalidAccessKeyId")
+      const client = makeS3Client({ ...testS3Settings, endpoint: badKey.endpoint, maxAttempts: 1, credentials: { accessKeyId: Redacted.make("AKIAWRONG"), secretAccessKey: Redacted.make("very-secret-value") } })
+      const error = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client, endpoint: badKey.endpoint }).putIfAbsent("_delta_log/0.json", bytes("x")))
+      client.destroy()
+      assert.isFalse(error.transient)
+      expect(error.message).toContain(`${badKey.endpoint} refused the credentials (InvalidAccessKeyId): check storage.s3.accessKeyId/secretAccessKey/sessionToken`)
+      expect(error.message).not.toContain("very-secret-value")
+      const denied = yield* fakeS3(403, "AccessDenied")
+      const client2 = fakeClient(denied.endpoint)
+      const error2 = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client: client2 }).list("_delta_log"))
+      client2.destroy()
+      assert.isFalse(error2.transient)
+      expect(error2.message).toContain("access denied (AccessDenied): the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on bucket lake")
+    }))
+
+  it.effect("throttling (503 SlowDown, 429) is retried by the SDK, then transient for the stream's retry", () =>
+    Effect.gen(function*() {
+      const slow = yield* fakeS3(503, "SlowDown")
+      const client = fakeClient(slow.endpoint, 3)
+      const error = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client, endpoint: slow.endpoint }).write("part-0.parquet", bytes("x")))
+      client.destroy()
+      assert.isTrue(error.transient)
+      assert.strictEqual(slow.requests(), 3)
+      expect(error.message).toContain("is throttling requests (SlowDown, HTTP 503)")
+      const many = yield* fakeS3(429, "TooManyRequests")
+      const client2 = fakeClient(many.endpoint, 2)
+      const error2 = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client: client2 }).read("x"))
+      client2.destroy()
+      assert.isTrue(error2.transient)
+      assert.strictEqual(many.requests(), 2)
+    }))
+})
