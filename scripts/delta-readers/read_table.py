@@ -1,6 +1,6 @@
 """Reads a Delta table with delta-rs (Python deltalake) and prints one JSON document on stdout.
 
-Usage: read_table.py <table> [appId ...]
+Usage: read_table.py <table> [appId ...]   (DELTA_STORAGE_OPTIONS='{"AWS_ENDPOINT_URL": ...}' for an s3:// table)
 Values are printed in a canonical, lossless form so the TypeScript tests can compare them exactly:
 integers as decimal strings, decimals as their exact text, timestamps as microseconds since the epoch (string),
 dates as YYYY-MM-DD, binary as hex, maps as [key, value] pairs, NaN/Infinity as strings.
@@ -50,7 +50,9 @@ def canon(value):
 def main():
     path = sys.argv[1]
     app_ids = sys.argv[2:]
-    dt = DeltaTable(path)
+    # an object-store table (s3://...) takes delta-rs storage options as JSON, e.g. the local S3 server's endpoint
+    storage_options = json.loads(os.environ.get("DELTA_STORAGE_OPTIONS", "{}")) or None
+    dt = DeltaTable(path, storage_options=storage_options)
     table = dt.to_pyarrow_table()
     protocol = dt.protocol()
     out = {
