@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import { batchIdOfFileName, decodeCommit, decodePlan, encodeCommit, encodePlan } from "../../src/checkpoint/files.ts"
 import { describeHolder, encodeLease, holderOf, judge, type Lease } from "../../src/checkpoint/lease.ts"
 import type { DeltaStorage } from "../../src/delta/storage.ts"
+import { retryTransient } from "../../src/pipeline/retry.ts"
 import { Config } from "../../src/services/Config.ts"
 import {
   CheckpointCorruptError,
@@ -230,14 +231,17 @@ export const makeAt = (location: string, settings?: StorageSettings, options: Le
     return make(storage, options)
   })
 
-/** The CheckpointStore at the job's `checkpointLocation`, with the credentials of its `storage` section. */
+/**
+ * The CheckpointStore at the job's `checkpointLocation`, with the credentials of its `storage` section; an
+ * object store that cannot be reached at start-up (the probe) is retried on the job's retry schedule, as Kafka is.
+ */
 export const layerConfig = Layer.effect(
   CheckpointStore,
   Effect.gen(function*() {
     const job = yield* Config
     if (isLocalLocation(job.checkpointLocation)) return CheckpointStoreFile.make(job.checkpointLocation)
     const settings = yield* resolveStorageSettings(job.storage, job.secrets.scope)
-    return yield* makeAt(job.checkpointLocation, settings)
+    return yield* retryTransient(`opening checkpoint ${job.checkpointLocation}`, job.stream.retry, makeAt(job.checkpointLocation, settings))
   })
 )
 

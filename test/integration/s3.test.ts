@@ -153,3 +153,22 @@ describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
     checkTable(`s3://${bucket}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
   })
 })
+
+describe("an unreachable S3 endpoint", () => {
+  it("is retried on stream.retry, then fails with one line naming the endpoint", () => {
+    const dir = tempDir("s3-down")
+    const environments = writeEnvironment(dir, "It", {
+      ...localEnvironment(dir, { stream: { retry: { initialDelay: "100 millis", maxDelay: "200 millis", maxAttempts: 3 } } }),
+      delta: { warehouse: "s3://kd-down/lakehouse", catalog: "it", schema: "raw" },
+      checkpoints: "s3://kd-down/checkpoints",
+      storage: { s3: { endpoint: "http://127.0.0.1:1", forcePathStyle: true, region: "us-east-1" } }
+    })
+    const run = runCli(["run", "--environment", "It", "--environments-dir", environments, "--topic", "nothing", "--trigger", "available-now"], {
+      AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y"
+    }, 120_000)
+    assert.strictEqual(run.status, 1, run.stderr)
+    expect(run.stderr).toMatch(/opening checkpoint s3:\/\/kd-down\/checkpoints\/It_nothing failed \(attempt 1\), retrying/)
+    expect(run.stderr).toContain("cannot reach http://127.0.0.1:1 (ECONNREFUSED")
+    expect(run.stderr.split("\n").filter((line) => line.startsWith("kafka-delta:"))).toHaveLength(1)
+  })
+})
