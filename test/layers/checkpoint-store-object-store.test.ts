@@ -1,5 +1,5 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Deferred, Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
@@ -66,6 +66,27 @@ describe("object-store CheckpointStore (S3)", () => {
         yield* ObjectStore.make(storage).acquire
         assert.notStrictEqual(Option.getOrThrow(yield* lockOf(storage)).token, "old")
       }))
+    }))
+
+  it.live("of two processes taking over one stale lease at the same moment, exactly one wins (If-Match)", () =>
+    Effect.gen(function*() {
+      const storage = yield* checkpointStorage("ck-race")
+      yield* storage.write("lock", bytes(encodeLease({ pid: 4242, host: "other-host", token: "old", acquiredAt: 0, renewedAt: 0, expiresAt: Date.now() - 1 })))
+      // both takers read the stale lease before either replaces it
+      const bothRead = yield* Deferred.make<void>()
+      let reads = 0
+      const racing = {
+        ...storage,
+        versioned: {
+          ...storage.versioned,
+          readVersion: (path: string) =>
+            Effect.tap(storage.versioned.readVersion(path), () =>
+              ++reads === 2 ? Deferred.succeed(bothRead, undefined) : reads < 2 ? Deferred.await(bothRead) : Effect.void)
+        }
+      }
+      const taker = Effect.scoped(Effect.as(Effect.andThen(ObjectStore.make(racing).acquire, Effect.sleep("500 millis")), "won"))
+      const outcomes = yield* Effect.all([Effect.exit(taker), Effect.exit(taker)], { concurrency: 2 })
+      assert.strictEqual(outcomes.filter((exit) => exit._tag === "Success").length, 1, JSON.stringify(outcomes))
     }))
 
   it.live("the holder renews its lease; a lost lease stops plan and commit", () =>
