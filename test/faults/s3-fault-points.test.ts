@@ -8,7 +8,7 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { randomUUID } from "node:crypto"
 import { assert, describe, expect, it } from "vitest"
 import { makeS3Client } from "../../layers/storage/s3.ts"
-import { testS3Settings } from "../layers/support/s3.ts"
+import { testS3Settings } from "../integration/support/s3.ts"
 import { localEnvironment, produce, readTable, runCli, tempDir, writeEnvironment } from "../integration/support/run-cli.ts"
 
 const schema = { type: "record", name: "Row", namespace: "it", fields: [{ name: "id", type: "long" }, { name: "customer", type: "string" }] }

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
 import { makeS3Client } from "../../layers/storage/s3.ts"
-import { testS3Settings } from "../layers/support/s3.ts"
+import { testS3Settings } from "./support/s3.ts"
 import { servicesEnv } from "./support/services-env.ts"
 import { localEnvironment, produce, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
 
