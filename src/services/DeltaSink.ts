@@ -13,7 +13,7 @@ import { Context, Effect, Option, Schema } from "effect"
 export interface TableRef {
   /** `<catalog>.<schema>.<table>`. */
   readonly name: string
-  /** The table root: a local path (object-store URLs later). */
+  /** The table root: a local path or an object-store URL (`s3://`, `s3a://`, `abfss://`, `az://`). */
   readonly location: string
 }
 
