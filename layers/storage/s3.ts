@@ -89,6 +89,10 @@ export const describeS3Error = (error: unknown, bucket: string, endpoint: string
   if (networkCodes.has(name) || (e.code !== undefined && networkCodes.has(e.code))) {
     return { reason: `cannot reach ${where} (${e.code ?? name}: ${e.message ?? ""}); check storage.s3.endpoint and the network (retried on stream.retry)`, transient: true }
   }
+  if (name === "ConditionalRequestConflict" || status === 409) {
+    // S3's answer while another conditional write of the same key is in flight: retry, then the condition decides
+    return { reason: `a concurrent conditional write of the same object is in progress (${name}); retried on stream.retry`, transient: true }
+  }
   if (typeof e.message === "string" && e.message.includes("Region is missing")) {
     return { reason: "no AWS region: set storage.s3.region, or AWS_REGION", transient: false }
   }

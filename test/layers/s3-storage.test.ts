@@ -77,6 +77,16 @@ describe("S3 DeltaStorage errors", () => {
       expect(error2.message).toContain("access denied (AccessDenied): the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on bucket lake")
     }))
 
+  it.effect("a 409 ConditionalRequestConflict on a conditional create is transient (retried, then the condition decides)", () =>
+    Effect.gen(function*() {
+      const conflict = yield* fakeS3(409, "ConditionalRequestConflict")
+      const client = fakeClient(conflict.endpoint)
+      const error = yield* Effect.flip(s3Storage(at("lake"), { table: "t", client }).putIfAbsent("_delta_log/00000000000000000001.json", bytes("x")))
+      client.destroy()
+      assert.isTrue(error.transient)
+      expect(error.message).toContain("a concurrent conditional write of the same object is in progress (ConditionalRequestConflict)")
+    }))
+
   it.effect("throttling (503 SlowDown, 429) is retried by the SDK, then transient for the stream's retry", () =>
     Effect.gen(function*() {
       const slow = yield* fakeS3(503, "SlowDown")
