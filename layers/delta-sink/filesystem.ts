@@ -143,23 +143,28 @@ export const localStorage = (location: string, table: string = location): DeltaS
   }
 }
 
-/** A DeltaSink over tables whose storage `storageFor` gives (shared by the filesystem and memory variants). */
-export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options: WriterOptions = {}) =>
+/**
+ * A DeltaSink over tables whose storage `storageFor` gives (shared by the filesystem, memory and by-location
+ * variants); an effectful `storageFor` (an object store, probed on first use) runs once per table location.
+ */
+export const makeWith = (
+  storageFor: (table: TableRef) => DeltaStorage | Effect.Effect<DeltaStorage, DeltaStorageError>,
+  options: WriterOptions = {}
+) =>
   Effect.sync(() => {
     const snapshots = new Map<string, Snapshot>()
     const storages = new Map<string, DeltaStorage>()
     /** Per table, the txns and txnId of the last append whose outcome is unknown (it failed on storage). */
     const unsettled = new Map<string, { readonly key: string; readonly txnId: string }>()
-    const storageOf = (table: TableRef) => {
-      let storage = storages.get(table.location)
-      if (storage === undefined) {
-        storage = storageFor(table)
-        storages.set(table.location, storage)
-      }
-      return storage
-    }
+    const storageOf = (table: TableRef): Effect.Effect<DeltaStorage, DeltaStorageError> =>
+      Effect.suspend(() => {
+        const known = storages.get(table.location)
+        if (known !== undefined) return Effect.succeed(known)
+        const made = storageFor(table)
+        return Effect.tap(Effect.isEffect(made) ? made : Effect.succeed(made), (storage) => Effect.sync(() => storages.set(table.location, storage)))
+      })
     const current = Effect.fnUntraced(function*(table: TableRef) {
-      const storage = storageOf(table)
+      const storage = yield* storageOf(table)
       const cached = snapshots.get(table.location)
       const snapshot = cached === undefined
         ? Option.getOrUndefined(yield* openTable(storage))
@@ -178,7 +183,7 @@ export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options:
       append: (request) =>
         Effect.gen(function*() {
           const location = request.table.location
-          const storage = storageOf(request.table)
+          const storage = yield* storageOf(request.table)
           // A retry of an append that failed with a storage error (it may have committed) reuses its txnId, so it
           // can recognise that commit as its own rather than as another writer's.
           const key = JSON.stringify(request.txns)
@@ -194,12 +199,13 @@ export const makeWith = (storageFor: (table: TableRef) => DeltaStorage, options:
           return result
         }).pipe(Effect.uninterruptible),
       compact: (table, compaction) =>
-        compactSmallFiles(storageOf(table), {
-          ...compaction,
-          ...(options.targetFileSize === undefined ? {} : { targetFileSize: options.targetFileSize }),
-          ...(options.compression === undefined ? {} : { compression: options.compression }),
-          ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval })
-        })
+        Effect.flatMap(storageOf(table), (storage) =>
+          compactSmallFiles(storage, {
+            ...compaction,
+            ...(options.targetFileSize === undefined ? {} : { targetFileSize: options.targetFileSize }),
+            ...(options.compression === undefined ? {} : { compression: options.compression }),
+            ...(options.checkpointInterval === undefined ? {} : { checkpointInterval: options.checkpointInterval })
+          }))
     })
   })
 

@@ -19,7 +19,12 @@
  * Side by side: --compare="label=<checkout>[:ENV=value...];label2=..." runs only kafka-delta, once per variant per
  * round on the same topic, in rotating order (each checkout with its own src/, e.g. a `git worktree` of an older
  * commit; "." is this one), and reports each variant's medians and its ratio to the first.
+ *
+ * Storage: --storage=s3 runs only kafka-delta, per round once into the local filesystem and once into the local
+ * S3-compatible server (`services.sh up s3`; KAFKA_DELTA_TEST_S3_ENDPOINT), table and checkpoint both there, in
+ * alternating order on the same topic, and reports the medians, the throughput ratio S3/local and peak RSS.
  */
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
@@ -47,7 +52,8 @@ const options = {
   nodeFlags: option("node-flags", "BENCH_NODE_FLAGS", "").split(" ").filter((f) => f.length > 0),
   keep: args.has("keep"),
   tag: option("tag", "BENCH_TAG", ""),
-  topic: option("topic", "BENCH_TOPIC", "")
+  topic: option("topic", "BENCH_TOPIC", ""),
+  storage: option("storage", "BENCH_STORAGE", "")
 }
 
 // the services' connection settings, unless the caller exported them already
@@ -86,7 +92,14 @@ const deleteTopic = (topic: string) => {
   } catch { /* the broker may have been restarted (wiped) meanwhile */ }
 }
 
-const runKafkaDelta = async (topic: string, dir: string, variant?: Variant): Promise<EngineRun> => {
+/** The local S3-compatible server's settings (scripts/services.sh env). */
+const s3 = {
+  endpoint: process.env["KAFKA_DELTA_TEST_S3_ENDPOINT"] ?? "http://127.0.0.1:9000",
+  accessKeyId: process.env["KAFKA_DELTA_TEST_S3_ACCESS_KEY_ID"] ?? "kd-test",
+  secretAccessKey: process.env["KAFKA_DELTA_TEST_S3_SECRET_ACCESS_KEY"] ?? "kd-test-secret"
+}
+
+const runKafkaDelta = async (topic: string, dir: string, variant?: Variant, bucket?: string): Promise<EngineRun> => {
   const environments = NodePath.join(dir, "environments")
   Fs.mkdirSync(environments, { recursive: true })
   Fs.writeFileSync(NodePath.join(environments, "bench.json"), JSON.stringify({
@@ -94,8 +107,11 @@ const runKafkaDelta = async (topic: string, dir: string, variant?: Variant): Pro
     kafka: { bootstrapServers: bootstrap, securityProtocol: "PLAINTEXT", caFile: null, topicPrefix: "", groupIdPrefix: "kafka-delta-bench" },
     schemaRegistry: { url: registry },
     secrets: { scope: "bench", provider: "env" },
-    delta: { warehouse: NodePath.join(dir, "lakehouse"), catalog: "bench", schema: "raw" },
-    checkpoints: NodePath.join(dir, "checkpoints"),
+    delta: { warehouse: bucket === undefined ? NodePath.join(dir, "lakehouse") : `s3://${bucket}/lakehouse`, catalog: "bench", schema: "raw" },
+    checkpoints: bucket === undefined ? NodePath.join(dir, "checkpoints") : `s3://${bucket}/checkpoints`,
+    ...(bucket === undefined ? {} : {
+      storage: { s3: { endpoint: s3.endpoint, forcePathStyle: true, region: "us-east-1", accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" } } }
+    }),
     stream: {
       startingOffsets: "earliest",
       failOnDataLoss: true,
@@ -110,7 +126,11 @@ const runKafkaDelta = async (topic: string, dir: string, variant?: Variant): Pro
     ...options.nodeFlags,
     NodePath.join(variant?.root ?? root, "src/cli/bin.ts"),
     "run", "--environment", "Bench", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"
-  ], { cwd: dir, log: NodePath.join(dir, "kafka-delta.log"), env: { ...process.env, ...variant?.env } })
+  ], {
+    cwd: dir,
+    log: NodePath.join(dir, "kafka-delta.log"),
+    env: { ...process.env, ...variant?.env, KAFKA_DELTA_SECRET_BENCH_S3_KEY: s3.accessKeyId, KAFKA_DELTA_SECRET_BENCH_S3_SECRET: s3.secretAccessKey }
+  })
   if (measured.exitCode !== 0) throw new Error(`kafka-delta failed (${measured.exitCode}): ${measured.stderr.slice(-2000)}`)
   return { ...figures(measured), table: NodePath.join(dir, "lakehouse/bench/raw", topic.toLowerCase()) }
 }
@@ -223,8 +243,51 @@ const compare = async () => {
   process.stdout.write(`${lines.join("\n")}\n`)
 }
 
+/** --storage=s3: the same topic drained into the local filesystem and into the local S3 server, per round. */
+const storageCompare = async () => {
+  const client = new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } })
+  const runs = { local: [] as Array<EngineRun>, s3: [] as Array<EngineRun> }
+  let produced: { records: number; bytes: number } | undefined
+  for (let round = 0; round < options.pairs; round++) {
+    const topic = options.topic || `bench_${runId}_s${round}`
+    produced = await produce(topic, options.n)
+    const bucket = `kd-bench-${runId.replace(/_/g, "-")}-${round}`.toLowerCase()
+    await client.send(new CreateBucketCommand({ Bucket: bucket }))
+    for (const where of round % 2 === 0 ? (["local", "s3"] as const) : (["s3", "local"] as const)) {
+      const run = await runKafkaDelta(topic, NodePath.join(workDir, `s${round}`, where), undefined, where === "s3" ? bucket : undefined)
+      runs[where].push(run)
+      log(`round ${round + 1}: ${where} ${run.wallSeconds.toFixed(1)}s wall, ${run.cpuSeconds.toFixed(1)} CPU-s, ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
+      if (!options.keep && where === "local") Fs.rmSync(run.table, { recursive: true, force: true })
+    }
+    if (!options.keep) deleteTopic(topic)
+  }
+  client.destroy()
+  const med = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+  const row = (label: string, list: Array<EngineRun>) => ({ label, wall: med(list.map((r) => r.wallSeconds)), walls: list.map((r) => r.wallSeconds), cpu: med(list.map((r) => r.cpuSeconds)), rss: Math.max(...list.map((r) => r.peakRssBytes)) / 2 ** 20 })
+  const local = row("local filesystem", runs.local)
+  const remote = row("S3 (local moto server)", runs.s3)
+  const lines = [
+    `## Storage side by side (run ${runId}): ${options.n.toLocaleString("en")} records, ${options.pairs} rounds, medians`,
+    "",
+    `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\``,
+    "",
+    "| storage | wall s (runs) | records/s | CPU s | peak RSS MiB (max) |",
+    "|---|---|---|---|---|",
+    ...[local, remote].map((r) => `| ${r.label} | ${r.wall.toFixed(1)} (${r.walls.map((w) => w.toFixed(1)).join(", ")}) | ${Math.round(produced!.records / r.wall).toLocaleString("en")} | ${r.cpu.toFixed(1)} | ${r.rss.toFixed(0)} |`),
+    "",
+    `S3 throughput / local throughput: ${(local.wall / remote.wall).toFixed(2)}x`
+  ]
+  const base = NodePath.join(root, "reports", options.tag === "" ? "bench-storage" : `bench-storage-${options.tag}`)
+  Fs.mkdirSync(NodePath.dirname(base), { recursive: true })
+  Fs.writeFileSync(`${base}.json`, JSON.stringify({ runId, options, runs }, null, 2))
+  Fs.writeFileSync(`${base}.md`, `${lines.join("\n")}\n`)
+  process.stdout.write(`${lines.join("\n")}\n`)
+}
+
 const main = async () => {
   if (variants.length > 0) return compare()
+  if (options.storage === "s3") return storageCompare()
+  if (options.storage !== "") throw new Error(`--storage=${options.storage}: only s3 is supported`)
   log(`run ${runId}: ${options.n} records x ${options.pairs} pairs, ${options.partitions} partitions${options.spark ? "" : ", no Spark"}`)
   const pairs: Array<PairResult> = []
   for (let i = 0; i < options.pairs; i++) {

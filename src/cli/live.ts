@@ -1,19 +1,21 @@
 /**
  * The live layers of `kafka-delta run`: the secret provider the job names, kafkajs connected on the job's retry
- * schedule, the registry over HTTP with its auth and TLS, Delta tables on the local filesystem, and the
- * checkpoint directory. Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
+ * schedule, the registry over HTTP with its auth and TLS, Delta tables and the checkpoint on the local filesystem
+ * or an object store (by the location's scheme, with the credentials of the environment's `storage` section). Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
  * wiring as the command line: `liveLayers(job)` for a job built in code.
  */
 import { Effect, Layer } from "effect"
-import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
+import * as CheckpointStoreByLocation from "../../layers/checkpoint-store/object-store.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
-import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
+import * as DeltaSinkByLocation from "../../layers/delta-sink/by-location.ts"
+import { defaultStorageSettings, resolveStorageSettings } from "../../layers/storage/index.ts"
 import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
 import { retryTransient } from "../pipeline/retry.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
+import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
 import { Secrets } from "../services/Secrets.ts"
 
@@ -26,10 +28,21 @@ export const secretsLayer: Layer.Layer<Secrets, never, Config> = Layer.effect(
       : SecretsEnv.make())
 )
 
-/** The DeltaSink layer: Delta tables on the local filesystem, with the job's writer settings. */
-export const deltaSinkLayer = Layer.unwrap(
-  Effect.map(Effect.serviceOption(Config), (job) =>
-    DeltaSinkFile.layer(job._tag === "Some" ? job.value.writer : {}))
+/**
+ * The DeltaSink layer: Delta tables on the local filesystem or an object store, with the job's writer settings
+ * and, when the job has a `storage` section, its credentials read from the secret scope.
+ */
+export const deltaSinkLayer = Layer.effect(
+  DeltaSink,
+  Effect.gen(function*() {
+    const job = yield* Effect.serviceOption(Config)
+    const secrets = yield* Effect.serviceOption(Secrets)
+    if (job._tag === "None") return yield* DeltaSinkByLocation.make()
+    const storage = job.value.storage === undefined || secrets._tag === "None"
+      ? defaultStorageSettings
+      : yield* Effect.provideService(resolveStorageSettings(job.value.storage, job.value.secrets.scope), Secrets, secrets.value)
+    return yield* DeltaSinkByLocation.make({ ...job.value.writer, storage })
+  })
 )
 
 /**
@@ -50,7 +63,7 @@ export const liveLayers = (job: JobConfig) => {
   return Layer.mergeAll(
     kafkaSourceLayer,
     RegistryHttp.layerConfig,
-    CheckpointStoreFile.layerConfig,
+    CheckpointStoreByLocation.layerConfig,
     deltaSinkLayer
   ).pipe(Layer.provideMerge(withSecrets))
 }

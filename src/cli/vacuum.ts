@@ -5,10 +5,13 @@
  * period. Files of the current snapshot and of unexpired tombstones, log entries and log checkpoints, and other
  * hidden paths, are never touched.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as NodePath from "node:path"
-import { localStorage } from "../../layers/delta-sink/filesystem.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
+import { defaultStorageSettings, openStorage, resolveStorageSettings, type StorageSettings } from "../../layers/storage/index.ts"
+import { isLocalLocation, locationProblem } from "../config/location.ts"
+import { Config } from "../services/Config.ts"
+import { secretsLayer } from "./live.ts"
 import { isLeftoverTemp, vacuumDryRun } from "../delta/vacuum.ts"
 
 /** Which table, and what to do. */
@@ -24,9 +27,15 @@ export interface VacuumOptions {
 
 /** Lists (and unless dry-run deletes) the table's unreferenced files; prints one line per file and a total. */
 export const vacuum = (options: VacuumOptions) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     let location = options.table
     let name = location
+    // with --table, an object store is reached through the AWS default chain (AWS_ENDPOINT_URL_S3, AWS_REGION, ...)
+    let settings: StorageSettings = defaultStorageSettings
+    if (location !== undefined) {
+      const problem = locationProblem(location)
+      if (problem !== undefined) return yield* Effect.fail({ _tag: "UsageError", message: `--table ${location}: ${problem}` })
+    }
     if (location === undefined) {
       if (options.environment === undefined || options.topic === undefined) {
         return yield* Effect.fail({ _tag: "UsageError", message: "vacuum needs --table <path>, or --environment and --topic" })
@@ -39,13 +48,17 @@ export const vacuum = (options: VacuumOptions) =>
       })
       location = job.table.location
       name = job.table.name
+      settings = yield* resolveStorageSettings(job.storage, job.secrets.scope).pipe(
+        Effect.provide(Layer.provide(secretsLayer, Layer.succeed(Config, job)))
+      )
     }
-    const storage = localStorage(NodePath.resolve(location), name)
+    if (isLocalLocation(location)) location = NodePath.resolve(location)
+    const storage = yield* openStorage(location, name ?? location, settings)
     const log = yield* storage.list("_delta_log")
     if (log.length === 0) {
       return yield* Effect.fail({
         _tag: "UsageError",
-        message: `no Delta table at ${NodePath.resolve(location)} (no _delta_log); check --table or the environment's delta.warehouse`
+        message: `no Delta table at ${location} (no _delta_log); check --table or the environment's delta.warehouse`
       })
     }
     const cutoff = Date.now() - options.retentionHours * 3_600_000
@@ -61,4 +74,4 @@ export const vacuum = (options: VacuumOptions) =>
       `${orphans.length} unreferenced file(s), ${bytes} bytes ${options.dryRun ? "found (dry run, nothing deleted)" : `deleted (older than ${options.retentionHours} h)`} in ${location}`
     )
     return orphans.length
-  })
+  }))

@@ -3,6 +3,7 @@
  * the key path, what was found and what is allowed. This mirrors the JSON files the Databricks notebook read.
  */
 import { Duration, Option, Result, Schema, SchemaIssue } from "effect"
+import { locationProblem } from "./location.ts"
 
 /** A reference to a secret held in the environment's secret scope. */
 export const SecretRef = Schema.Struct({ secret: Schema.NonEmptyString })
@@ -28,16 +29,13 @@ export const DurationText = Schema.String.pipe(Schema.check(isDurationText))
 
 const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 
-const isLocalPath = Schema.makeFilter<string>((text) =>
-  /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(text)
-    ? `Expected a local directory path (absolute, or relative to the working directory); locations with a scheme such as s3:// or abfss:// are not supported by this build`
-    : undefined
-)
+const isLocation = Schema.makeFilter<string>((text) => locationProblem(text))
 /**
- * A location on the local disk. A URL is refused rather than taken as a relative path: `s3://lake/wh` would
- * otherwise become a directory named `s3:` under the working directory, and the table would silently be local.
+ * Where tables or checkpoints live: a local path or an object-store URL (see location.ts). An unsupported or
+ * malformed URL is refused rather than taken as a relative path: `gs://lake/wh` would otherwise become a directory
+ * named `gs:` under the working directory, and the table would silently be local.
  */
-export const LocalPath = Schema.NonEmptyString.pipe(Schema.check(isLocalPath))
+export const LocationText = Schema.NonEmptyString.pipe(Schema.check(isLocation))
 
 /** Spark-style per-partition starting offsets: `{"topic": {"0": 42, "1": -2}}`, -2 earliest, -1 latest. */
 export const PerPartitionOffsets = Schema.Record(
@@ -81,7 +79,7 @@ export const SecretsSection = Schema.Struct({
 
 /** The `delta` section: where tables live. */
 export const DeltaSection = Schema.Struct({
-  warehouse: LocalPath,
+  warehouse: LocationText,
   catalog: Schema.NonEmptyString,
   schema: Schema.NonEmptyString,
   /** The table name; by default the topic, lower-cased, other characters as `_`. */
@@ -103,6 +101,37 @@ export const DeltaSection = Schema.Struct({
     })
   ]))
 })
+
+/**
+ * `storage.s3`: credentials from the secret scope (else the AWS default chain: environment, profile, web
+ * identity, instance metadata) and the endpoint of an S3-compatible store.
+ */
+export const S3Section = Schema.Struct({
+  accessKeyId: Schema.optionalKey(SecretRef),
+  secretAccessKey: Schema.optionalKey(SecretRef),
+  sessionToken: Schema.optionalKey(SecretRef),
+  /** e.g. `http://127.0.0.1:9000` for a local S3-compatible server; AWS's own endpoint when absent. */
+  endpoint: Schema.optionalKey(Schema.NonEmptyString),
+  region: Schema.optionalKey(Schema.NonEmptyString),
+  /** `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key` (most S3-compatible servers). */
+  forcePathStyle: Schema.optionalKey(Schema.Boolean)
+})
+
+/** `storage.azure`: an account key or a SAS token from the secret scope (else DefaultAzureCredential), and the endpoint. */
+export const AzureSection = Schema.Struct({
+  accountKey: Schema.optionalKey(SecretRef),
+  sasToken: Schema.optionalKey(SecretRef),
+  /** e.g. `http://127.0.0.1:10000/devstoreaccount1` for Azurite; `https://<account>.blob.core.windows.net` when absent. */
+  endpoint: Schema.optionalKey(Schema.NonEmptyString)
+})
+
+/** The `storage` section: how to reach the object stores that `delta.warehouse` and `checkpoints` name. */
+export const StorageSection = Schema.Struct({
+  s3: Schema.optionalKey(S3Section),
+  azure: Schema.optionalKey(AzureSection)
+})
+/** The `storage` section. */
+export type StorageSection = typeof StorageSection.Type
 
 /** The retry schedule for transient errors. */
 export const RetrySection = Schema.Struct({
@@ -142,7 +171,8 @@ export const EnvironmentFile = Schema.Struct({
   schemaRegistry: SchemaRegistrySection,
   secrets: SecretsSection,
   delta: DeltaSection,
-  checkpoints: LocalPath,
+  checkpoints: LocationText,
+  storage: Schema.optionalKey(StorageSection),
   stream: StreamSection,
   metrics: Schema.optionalKey(MetricsSection)
 })

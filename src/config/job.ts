@@ -3,10 +3,10 @@
  * Kafka topic `topicPrefix + topic`, table `<catalog>.<schema>.<topic>` stored at
  * `<warehouse>/<catalog>/<schema>/<table>`, checkpoint `<checkpoints>/<Environment>_<topic>`.
  */
-import { Duration } from "effect"
-import * as NodePath from "node:path"
+import { Duration, Result } from "effect"
 import type { JobConfig, Trigger } from "../services/Config.ts"
 import type { EnvironmentFile } from "./environment-file.ts"
+import { formatLocation, joinLocation, type Location, parseLocation } from "./location.ts"
 
 /** A table name part: lower-cased, characters outside `[a-z0-9_]` as `_`. */
 export const tableNameOf = (topic: string): string => topic.toLowerCase().replace(/[^a-z0-9_]/g, "_")
@@ -49,10 +49,15 @@ export const startingOffsetsProblem = (
   return `names topic ${names(others)}, but this job reads ${names([...new Set(topics)])}; key the offsets by the job's topic`
 }
 
+// the environment file was validated, so its locations parse; a local path is the fallback all the same
+const parsed = (text: string): Location => Result.getOrElse(parseLocation(text), () => ({ _tag: "Local" as const, path: text }))
+
 /** Resolves the job of `options.topic` in `file`. */
 export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfig => {
   const table = file.delta.table ?? tableNameOf(options.topic)
-  const location = NodePath.resolve(options.baseDirectory, file.delta.warehouse, file.delta.catalog, file.delta.schema)
+  const warehouse = parsed(file.delta.warehouse)
+  const tableAt = (name: string) =>
+    formatLocation(joinLocation(warehouse, [file.delta.catalog, file.delta.schema, name], options.baseDirectory))
   const streamId = `${file.environment}_${options.topic}`
   const retry = file.stream.retry ?? defaultRetry
   return {
@@ -63,11 +68,11 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
     streamId,
     table: {
       name: `${file.delta.catalog}.${file.delta.schema}.${table}`,
-      location: NodePath.join(location, table)
+      location: tableAt(table)
     },
     deadLetterTable: {
       name: `${file.delta.catalog}.${file.delta.schema}.${table}_dead_letter`,
-      location: NodePath.join(location, `${table}_dead_letter`)
+      location: tableAt(`${table}_dead_letter`)
     },
     partitionBy: file.delta.partitionBy ?? [],
     ...(file.delta.layout === undefined ? {} : { layout: file.delta.layout }),
@@ -77,7 +82,8 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
       ...(file.delta.compression === undefined ? {} : { compression: file.delta.compression }),
       ...(file.delta.autoCompact === undefined ? {} : { autoCompact: file.delta.autoCompact })
     },
-    checkpointLocation: NodePath.resolve(options.baseDirectory, file.checkpoints, streamId),
+    checkpointLocation: formatLocation(joinLocation(parsed(file.checkpoints), [streamId], options.baseDirectory)),
+    ...(file.storage === undefined ? {} : { storage: file.storage }),
     kafka: file.kafka,
     schemaRegistry: file.schemaRegistry,
     secrets: file.secrets,

@@ -1,7 +1,7 @@
 /**
  * The storage a Delta table lives on, reduced to what the protocol needs: read, list, put-if-absent (the atomic
  * commit primitive), write (atomic replace), delete and stat. Paths are relative to the table root and use `/`.
- * An object store can implement this later without touching the protocol code. `memoryStorage` is the
+ * Each store (local disk, S3, Azure) implements it in layers/storage/ without touching the protocol code. `memoryStorage` is the
  * in-memory implementation for unit tests.
  */
 import { Effect, Option } from "effect"
@@ -20,6 +20,17 @@ export interface FileInfo {
 export interface PutOptions {
   /** Runs after the content is durable but before it becomes visible (crash tests hook in here). */
   readonly beforePublish?: () => void
+}
+
+/**
+ * Conditional replace, for stores that have it (S3 and Azure `If-Match` on an ETag): lets a lease be renewed only
+ * if nobody replaced it since it was read. Optional; without it the lease's renewal has a documented race.
+ */
+export interface VersionedStorage {
+  /** The file and an opaque version of it (an ETag), or none. */
+  readonly readVersion: (path: string) => Effect.Effect<Option.Option<{ readonly data: Uint8Array; readonly version: string }>, DeltaStorageError>
+  /** Replaces the file if its version is still `version`: true when replaced, false when it changed or is gone. */
+  readonly replaceIfVersion: (path: string, data: Uint8Array, version: string) => Effect.Effect<boolean, DeltaStorageError>
 }
 
 /** Table storage; every failure is a DeltaStorageError naming the table and the path. */
@@ -43,6 +54,8 @@ export interface DeltaStorage {
   readonly delete: (path: string) => Effect.Effect<void, DeltaStorageError>
   /** The file's size and time, or none. */
   readonly stat: (path: string) => Effect.Effect<Option.Option<FileInfo>, DeltaStorageError>
+  /** Conditional replace, when the store has it. */
+  readonly versioned?: VersionedStorage | undefined
 }
 
 /** An in-memory file system: path -> bytes and time. */

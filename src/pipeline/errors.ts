@@ -40,6 +40,6 @@ const transientTags = new Set(["KafkaUnavailableError", "RegistryUnavailableErro
 export const isTransient = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null) return false
   const tagged = error as { _tag?: string; transient?: boolean }
-  if (tagged._tag === "DeltaStorageError") return tagged.transient === true
+  if (tagged._tag === "DeltaStorageError" || tagged._tag === "CheckpointIoError") return tagged.transient === true
   return tagged._tag !== undefined && transientTags.has(tagged._tag)
 }

@@ -49,7 +49,9 @@ export class CheckpointCorruptError extends Schema.TaggedError<CheckpointCorrupt
 /** Reading or writing the checkpoint failed. */
 export class CheckpointIoError extends Schema.TaggedError<CheckpointIoError>()("CheckpointIoError", {
   path: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** Whether a retry may help (an object store that is unreachable or throttling); absent means no. */
+  transient: Schema.optional(Schema.Boolean)
 }) {
   override get message() {
     return `checkpoint I/O failed at ${this.path}: ${this.reason}`

@@ -9,7 +9,8 @@ import type {
   OnBadRecord,
   SchemaRegistrySection,
   SecretsSection,
-  StartingOffsets
+  StartingOffsets,
+  StorageSection
 } from "../config/environment-file.ts"
 import type { TableRef } from "./DeltaSink.ts"
 
@@ -67,7 +68,10 @@ export interface JobConfig {
     /** `delta.autoCompact` as written (resolve with `autoCompactSettings`); absent: off. */
     readonly autoCompact?: boolean | { readonly everyCommits?: number; readonly minSmallFiles?: number; readonly maxInputBytes?: number }
   }
+  /** A local path or an object-store URL (s3://, abfss://, az://). */
   readonly checkpointLocation: string
+  /** How to reach the object stores the table and checkpoint locations name (credentials, endpoints). */
+  readonly storage?: StorageSection | undefined
   readonly kafka: typeof KafkaSection.Type
   readonly schemaRegistry: typeof SchemaRegistrySection.Type
   readonly secrets: typeof SecretsSection.Type

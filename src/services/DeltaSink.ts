@@ -14,7 +14,7 @@ import type { OptimizeConflictError, OptimizeResult } from "../delta/optimize.ts
 export interface TableRef {
   /** `<catalog>.<schema>.<table>`. */
   readonly name: string
-  /** The table root: a local path (object-store URLs later). */
+  /** The table root: a local path or an object-store URL (`s3://`, `s3a://`, `abfss://`, `az://`). */
   readonly location: string
 }
 

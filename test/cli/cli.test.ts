@@ -81,13 +81,18 @@ describe("kafka-delta command line", () => {
     expect(malformed.stderr).not.toContain("missing key")
   })
 
-  it("a warehouse or checkpoints URL exits 2 naming the key and the supported form, and writes nothing", () => {
+  it("a malformed or unsupported warehouse or checkpoints URL exits 2 naming the key and the accepted forms, and writes nothing", () => {
     const dir = environmentsWith((f) => {
-      f["delta"]["warehouse"] = "s3://lake/wh"
+      f["delta"]["warehouse"] = "s3://Lake_WH/wh"
       f["checkpoints"] = "gs://bucket/checkpoints"
     })
     const result = cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", dir], {})
-    assertConfigStop(result, ["delta.warehouse: Expected a local directory path", `"s3://lake/wh"`, "checkpoints: Expected a local directory path", "not supported"])
+    assertConfigStop(result, [
+      `delta.warehouse: "Lake_WH" is not an S3 bucket name`,
+      `"s3://Lake_WH/wh"`,
+      "checkpoints: the scheme gs:// is not supported",
+      "expected a local path, s3://bucket/prefix, s3a://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix or az://container/prefix"
+    ])
     assert.isFalse(Fs.existsSync(NodePath.join(root, "s3:")))
     assert.isFalse(Fs.existsSync(NodePath.join(root, "gs:")))
   })

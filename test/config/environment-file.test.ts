@@ -144,14 +144,35 @@ describe("environment files", () => {
       expect((yield* Effect.flip(load(retry))).message).toContain("did you mean stream.retry.maxAttempts?")
     }))
 
-  it.effect("a warehouse or checkpoints location with a URL scheme is refused, naming the key", () =>
+  it.effect("an unsupported or malformed location URL is refused, naming the key and the accepted forms", () =>
     Effect.gen(function*() {
-      const dir = yield* withFile("uat.json", { ...validFile, delta: { ...validFile.delta, warehouse: "s3://lake/wh" }, checkpoints: "abfss://c@acct.dfs.core.windows.net/cp" })
+      const dir = yield* withFile("uat.json", { ...validFile, delta: { ...validFile.delta, warehouse: "gs://lake/wh" }, checkpoints: "abfss://ckpt@/cp" })
       const error = yield* Effect.flip(load(dir))
-      expect(error.message).toContain("delta.warehouse: Expected a local directory path")
-      expect(error.message).toContain(`"s3://lake/wh"`)
-      expect(error.message).toContain("checkpoints: Expected a local directory path")
+      expect(error.message).toContain("delta.warehouse: the scheme gs:// is not supported")
+      expect(error.message).toContain("expected a local path, s3://bucket/prefix, s3a://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix or az://container/prefix")
+      expect(error.message).toContain(`"gs://lake/wh"`)
+      expect(error.message).toContain("checkpoints: \"\" is not an Azure storage host")
+      const bucket = yield* withFile("uat.json", { ...validFile, delta: { ...validFile.delta, warehouse: "s3://Lake_WH/x" } })
+      expect((yield* Effect.flip(load(bucket))).message).toContain(`delta.warehouse: "Lake_WH" is not an S3 bucket name`)
       assert.strictEqual((yield* load(dir, "uat", { KAFKA_DELTA_DELTA_WAREHOUSE: "/data/wh", KAFKA_DELTA_CHECKPOINTS: "cp" })).table.location, "/data/wh/tc_uc_uat/kafka_raw/orders_v1")
+    }))
+
+  it.effect("object-store warehouse and checkpoints give URLs for the table, the dead letters and the checkpoint", () =>
+    Effect.gen(function*() {
+      const dir = yield* withFile("uat.json", {
+        ...validFile,
+        delta: { ...validFile.delta, warehouse: "s3a://lake/warehouse/" },
+        checkpoints: "abfss://ckpt@acct.dfs.core.windows.net/checkpoints",
+        storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint: "http://127.0.0.1:9000", forcePathStyle: true }, azure: { sasToken: { secret: "sas" } } }
+      })
+      const job = yield* load(dir)
+      assert.strictEqual(job.table.location, "s3a://lake/warehouse/tc_uc_uat/kafka_raw/orders_v1")
+      assert.strictEqual(job.deadLetterTable.location, "s3a://lake/warehouse/tc_uc_uat/kafka_raw/orders_v1_dead_letter")
+      assert.strictEqual(job.checkpointLocation, "abfss://ckpt@acct.dfs.core.windows.net/checkpoints/UAT_Orders.V1")
+      assert.deepStrictEqual(job.storage?.s3?.accessKeyId, { secret: "s3-key" })
+      assert.strictEqual(job.storage?.s3?.forcePathStyle, true)
+      const typo = yield* withFile("uat.json", { ...validFile, storage: { s3: { acessKeyId: { secret: "k" } } } })
+      expect((yield* Effect.flip(load(typo))).message).toContain("storage.s3.acessKeyId: unknown key; did you mean storage.s3.accessKeyId?")
     }))
 
   it.effect("an override of one retry key takes the defaults for the others", () =>

@@ -104,10 +104,11 @@ export interface TableRead {
   readonly history: ReadonlyArray<{ version: number; operation: string }>
 }
 
-/** Reads the table at `location` with delta-rs, with the txn versions of `appIds`. */
-export const readTable = (location: string, appIds: ReadonlyArray<string> = []): TableRead => {
+/** Reads the table at `location` with delta-rs, with the txn versions of `appIds` (an s3:// table with `storageOptions`). */
+export const readTable = (location: string, appIds: ReadonlyArray<string> = [], storageOptions?: Readonly<Record<string, string>>): TableRead => {
   const result = spawnSync(python(), [NodePath.join(root, "scripts/delta-readers/read_table.py"), location, ...appIds], {
     encoding: "utf8",
+    ...(storageOptions === undefined ? {} : { env: { ...process.env, DELTA_STORAGE_OPTIONS: JSON.stringify(storageOptions) } }),
     maxBuffer: 512 * 1024 * 1024,
     timeout: 120_000
   })

@@ -1,0 +1,174 @@
+/**
+ * kafka-delta against the real local Kafka, registry and S3-compatible server (moto, which enforces conditional
+ * writes): a table and its checkpoint on S3, read back by delta-rs with every value equal; a second writer of the
+ * stream refused while the first runs; a restart after a SIGKILL; vacuum on an S3 table.
+ */
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import * as NodePath from "node:path"
+import { beforeAll } from "vitest"
+import { makeS3Client } from "../../layers/storage/s3.ts"
+import { testS3Settings } from "./support/s3.ts"
+import { servicesEnv } from "./support/services-env.ts"
+import { localEnvironment, produce, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+
+const schema = {
+  type: "record",
+  name: "Order",
+  namespace: "it",
+  fields: [
+    { name: "id", type: "long" },
+    { name: "customer", type: "string" },
+    { name: "amount", type: { type: "bytes", logicalType: "decimal", precision: 12, scale: 2 } },
+    { name: "note", type: ["null", "string"], default: null }
+  ]
+}
+
+const endpoint = testS3Settings.endpoint!
+const accessKeyId = process.env["KAFKA_DELTA_TEST_S3_ACCESS_KEY_ID"] ?? "kd-test"
+const secretAccessKey = process.env["KAFKA_DELTA_TEST_S3_SECRET_ACCESS_KEY"] ?? "kd-test-secret"
+/** What delta-rs needs to read from the local server: its endpoint over plain HTTP, any keys. */
+const deltaRsOptions = { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: "us-east-1", AWS_ALLOW_HTTP: "true" }
+/** The secrets of the environment's `storage.s3` section, as the env secret provider reads them. */
+const secrets = { KAFKA_DELTA_SECRET_IT_S3_KEY: accessKeyId, KAFKA_DELTA_SECRET_IT_S3_SECRET: secretAccessKey }
+
+beforeAll(() => {
+  servicesEnv()
+})
+
+const newBucket = async (hint: string) => {
+  const client = makeS3Client(testS3Settings)
+  const bucket = `kd-${hint}-${randomUUID().slice(0, 8)}`
+  await client.send(new CreateBucketCommand({ Bucket: bucket }))
+  client.destroy()
+  return bucket
+}
+
+const s3Environment = (dir: string, bucket: string) =>
+  writeEnvironment(dir, "It", {
+    ...localEnvironment(dir),
+    delta: { warehouse: `s3://${bucket}/lakehouse`, catalog: "it", schema: "raw" },
+    checkpoints: `s3a://${bucket}/checkpoints`,
+    storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint, region: "us-east-1", forcePathStyle: true } }
+  })
+
+const checkTable = (location: string, topic: string, produced: ReturnType<typeof produce>["records"], partitions: number) => {
+  const appIds = Array.from({ length: partitions }, (_, p) => `It_${topic}-p${p}`)
+  const table = readTable(location, appIds, deltaRsOptions)
+  assert.strictEqual(table.numRows, produced.length)
+  const rows = new Map(table.rows.map((row) => {
+    const kafka = row["_kafka"] as { partition: string; offset: string }
+    return [`${kafka.partition}:${kafka.offset}`, row] as const
+  }))
+  assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
+  for (const record of produced) {
+    const row = rows.get(`${record.partition}:${record.offset}`)!
+    assert.isDefined(row, `partition ${record.partition} offset ${record.offset}`)
+    assert.strictEqual(row["id"], String(record.value["id"]))
+    assert.strictEqual(row["customer"], record.value["customer"])
+    assert.strictEqual(row["amount"], record.value["amount"])
+    assert.strictEqual(row["note"], record.value["note"])
+  }
+  for (let p = 0; p < partitions; p++) {
+    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
+    assert.strictEqual(table.txn[`It_${topic}-p${p}`], last + 1)
+  }
+  return table
+}
+
+describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
+  it("streams into an S3 table that delta-rs reads back, value for value; a second run appends only new records; secrets stay hidden", async () => {
+    const dir = tempDir("s3-e2e")
+    const bucket = await newBucket("e2e")
+    const topic = `s3e2e_${randomUUID().slice(0, 8)}`
+    const environments = s3Environment(dir, bucket)
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"]
+    const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
+
+    const first = produce({ topic, schema, count: 300, partitions: 3, dir })
+    const run1 = runCli(args, secrets)
+    assert.strictEqual(run1.status, 0, run1.stderr)
+    expect(run1.stderr).toContain("300 records")
+    checkTable(location, topic, first.records, 3)
+
+    const second = produce({ topic, schema, count: 50, start: 300, partitions: 3, dir })
+    const run2 = runCli(args, secrets)
+    assert.strictEqual(run2.status, 0, run2.stderr)
+    expect(run2.stderr).toContain("drained: 1 commits, 50 records")
+    checkTable(location, topic, [...first.records, ...second.records], 3)
+    expect(run1.stderr + run2.stderr).not.toContain(secretAccessKey)
+
+    // vacuum on S3: an orphan data file (a batch that crashed before its commit) is found, the table's are not
+    const client = makeS3Client(testS3Settings)
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `lakehouse/it/raw/${topic}/part-00000-orphan.snappy.parquet`, Body: "x" }))
+    client.destroy()
+    const dry = runCli(["vacuum", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--dry-run"], secrets)
+    assert.strictEqual(dry.status, 0, dry.stderr)
+    expect(dry.stdout.trim().split("\n")).toEqual(["would delete part-00000-orphan.snappy.parquet (1 bytes)"])
+    // --table with a URL reaches the store through the AWS default chain (here its environment variables)
+    const byUrl = runCli(["vacuum", "--table", location, "--dry-run"], {
+      AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: "us-east-1"
+    })
+    assert.strictEqual(byUrl.status, 0, byUrl.stderr)
+    expect(byUrl.stdout).toContain("would delete part-00000-orphan.snappy.parquet")
+    const bad = runCli(["vacuum", "--table", "gs://lake/t", "--dry-run"])
+    assert.strictEqual(bad.status, 2, bad.stderr)
+    expect(bad.stderr).toContain("the scheme gs:// is not supported")
+  })
+
+  it("a missing bucket stops the run at once (exit 1, not retried), naming the bucket and the fix", () => {
+    const dir = tempDir("s3-nobucket")
+    const environments = s3Environment(dir, "kd-missing-bucket-xyz")
+    const run = runCli(["run", "--environment", "It", "--environments-dir", environments, "--topic", `nb_${randomUUID().slice(0, 8)}`, "--trigger", "available-now"], secrets, 90_000)
+    assert.strictEqual(run.status, 1, run.stderr)
+    expect(run.stderr).not.toMatch(/retrying/)
+    expect(run.stderr).toContain("bucket kd-missing-bucket-xyz does not exist (NoSuchBucket): create it, or correct the bucket in the location")
+  })
+
+  it("a second writer of the stream is refused while the first runs; after a SIGKILL of the first a restart resumes exactly once", async () => {
+    const dir = tempDir("s3-two")
+    const bucket = await newBucket("two")
+    const topic = `s3two_${randomUUID().slice(0, 8)}`
+    const environments = s3Environment(dir, bucket)
+    const produced = produce({ topic, schema, count: 200, partitions: 2, dir })
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+    const first = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args, "--trigger", "continuous"], {
+      cwd: root, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...secrets }
+    })
+    let stderr = ""
+    first.stderr.on("data", (chunk) => (stderr += String(chunk)))
+    const deadline = Date.now() + 90_000
+    while (!/batch \d+ -> version/.test(stderr) && first.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    assert.isNull(first.exitCode, stderr)
+    const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
+    assert.notStrictEqual(second.status, 0, second.stderr)
+    expect(second.stderr).toMatch(/stream already running: checkpoint s3a:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
+    first.kill("SIGKILL")
+    await new Promise((resolve) => first.exitCode !== null || first.signalCode !== null ? resolve(undefined) : first.on("exit", resolve))
+    const more = produce({ topic, schema, count: 20, start: 200, partitions: 2, dir })
+    const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
+    assert.strictEqual(restart.status, 0, restart.stderr)
+    checkTable(`s3://${bucket}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
+  })
+})
+
+describe("an unreachable S3 endpoint", () => {
+  it("is retried on stream.retry, then fails with one line naming the endpoint", () => {
+    const dir = tempDir("s3-down")
+    const environments = writeEnvironment(dir, "It", {
+      ...localEnvironment(dir, { stream: { retry: { initialDelay: "100 millis", maxDelay: "200 millis", maxAttempts: 3 } } }),
+      delta: { warehouse: "s3://kd-down/lakehouse", catalog: "it", schema: "raw" },
+      checkpoints: "s3://kd-down/checkpoints",
+      storage: { s3: { endpoint: "http://127.0.0.1:1", forcePathStyle: true, region: "us-east-1" } }
+    })
+    const run = runCli(["run", "--environment", "It", "--environments-dir", environments, "--topic", "nothing", "--trigger", "available-now"], {
+      AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y"
+    }, 120_000)
+    assert.strictEqual(run.status, 1, run.stderr)
+    expect(run.stderr).toMatch(/opening checkpoint s3:\/\/kd-down\/checkpoints\/It_nothing failed \(attempt 1\), retrying/)
+    expect(run.stderr).toContain("cannot reach http://127.0.0.1:1 (ECONNREFUSED")
+    expect(run.stderr.split("\n").filter((line) => line.startsWith("kafka-delta:"))).toHaveLength(1)
+  })
+})
