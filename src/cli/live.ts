@@ -1,6 +1,6 @@
 /**
- * The live layers of `kafka-delta run`: the secret provider the job names, kafkajs connected on the job's retry
- * schedule, the registry over HTTP with its auth and TLS, Delta tables on the local filesystem, and the
+ * The live layers of `kafka-delta run`: the secret provider the job names, the Kafka client `kafka.client` names
+ * connected on the job's retry schedule, the registry over HTTP with its auth and TLS, Delta tables on the local filesystem, and the
  * checkpoint directory. Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
  * wiring as the command line: `liveLayers(job)` for a job built in code.
  */
@@ -8,11 +8,11 @@ import { Effect, Layer } from "effect"
 import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
-import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
 import { retryTransient } from "../pipeline/retry.ts"
+import type { KafkaClient } from "../config/environment-file.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
 import { Secrets } from "../services/Secrets.ts"
@@ -32,15 +32,27 @@ export const deltaSinkLayer = Layer.unwrap(
     DeltaSinkFile.layer(job._tag === "Some" ? job.value.writer : {}))
 )
 
+/** The client a job without `kafka.client` reads with. */
+export const defaultKafkaClient: KafkaClient = "kafkajs"
+
+// Each client's layer is imported only when chosen: the kafkajs layer replaces two kafkajs internals in the
+// module cache as it loads, which must stay off the path of a run on the other client.
+const makeSource = (client: KafkaClient) =>
+  client === "platformatic"
+    ? Effect.flatMap(Effect.promise(() => import("../../layers/kafka/platformatic.ts")), (m) => Effect.flatMap(m.optionsFromConfig, m.make))
+    : Effect.flatMap(Effect.promise(() => import("../../layers/kafka/kafkajs.ts")), (m) => Effect.flatMap(m.optionsFromConfig, m.make))
+
 /**
- * The kafkajs source, connected on the job's retry schedule: an unreachable broker at start-up is as transient
- * as one lost mid-stream, while bad credentials fail at once.
+ * The source on the client `kafka.client` names, connected on the job's retry schedule: an unreachable broker at
+ * start-up is as transient as one lost mid-stream, while bad credentials fail at once.
  */
 export const kafkaSourceLayer = Layer.effect(
   KafkaSource,
   Effect.gen(function*() {
     const job = yield* Config
-    return yield* retryTransient("connecting to Kafka", job.stream.retry, Effect.flatMap(KafkaJs.optionsFromConfig, KafkaJs.make))
+    const client = job.kafka.client ?? defaultKafkaClient
+    yield* Effect.logInfo(`kafka client: ${client}`)
+    return yield* retryTransient("connecting to Kafka", job.stream.retry, makeSource(client))
   })
 )
 
