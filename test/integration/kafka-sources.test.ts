@@ -1,0 +1,138 @@
+/**
+ * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
+ * what every client must do the same way: fail fast in one line on a wrong SCRAM password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Redacted, Stream } from "effect"
+// before kafkajs, as the live layer has it, so the kafkajs layer reads through its replaced record decoding
+import "../../layers/kafka/kafkajs-fast-records.ts"
+import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { randomUUID } from "node:crypto"
+import { afterAll, beforeAll, beforeEach } from "vitest"
+import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
+import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
+import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+
+let env: ServicesEnv
+let admin: Admin
+let producer: Producer
+let missingServices: Error | undefined
+
+beforeAll(async () => {
+  try {
+    env = servicesEnv()
+  } catch (error) {
+    missingServices = error as Error
+    return
+  }
+  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafka-sources-test", logLevel: logLevel.NOTHING })
+  admin = kafka.admin()
+  producer = kafka.producer({ allowAutoTopicCreation: false })
+  await admin.connect()
+  await producer.connect()
+})
+beforeEach(() => {
+  if (missingServices !== undefined) throw missingServices
+})
+afterAll(async () => {
+  await producer?.disconnect()
+  await admin?.disconnect()
+})
+
+/** Connection settings both layers take. */
+interface Connection {
+  readonly brokers: string
+  readonly securityProtocol?: "PLAINTEXT" | "SASL_SSL"
+  readonly saslMechanism?: "PLAIN" | "SCRAM-SHA-512"
+  readonly username?: string
+  readonly password?: Redacted.Redacted<string>
+  readonly caFile?: string
+}
+
+const clients = {
+  kafkajs: (connection: Connection) => KafkajsSource.make({ ...connection, groupIdPrefix: "kd-it-sources" }),
+  platformatic: (connection: Connection) => PlatformaticSource.make(connection)
+} as const
+
+const decoder = new TextDecoder()
+
+const makeTopic = (partitions: number, perPartition: number) =>
+  Effect.promise(async () => {
+    const topic = `kd-it-src-${randomUUID().slice(0, 8)}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+    for (let partition = 0; partition < partitions; partition++) {
+      await producer.send({
+        topic,
+        messages: Array.from({ length: perPartition }, (_, i) => ({ partition, value: `p${partition}-${i}` }))
+      })
+    }
+    return topic
+  })
+
+const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
+  events.flatMap((event) =>
+    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
+  )
+
+const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean) =>
+  Effect.gen(function*() {
+    const events: Array<SourceEvent> = []
+    yield* stream.pipe(
+      Stream.takeUntil((event) => {
+        events.push(event)
+        return done(events)
+      }),
+      Stream.runDrain,
+      Effect.timeout("30 seconds")
+    )
+    return events
+  })
+
+const nextOf = (events: ReadonlyArray<SourceEvent>, partition: number): number | undefined =>
+  events.filter((e) => e.partition === partition && e._tag === "RecordsFetched").map((e) => (e as { nextOffset: number }).nextOffset).at(-1)
+
+for (const [name, make] of Object.entries(clients)) {
+  const withSource = <A, E>(connection: Connection, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
+    Effect.scoped(Effect.flatMap(make(connection), use))
+  const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
+
+  describe(`${name} KafkaSource (integration, shared suite)`, () => {
+    it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
+      Effect.gen(function*() {
+        const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({
+          brokers: env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "SCRAM-SHA-512",
+          username: env.kafkaScramUser,
+          password: Redacted.make(wrong),
+          caFile: env.kafkaCaFile
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, `authentication failed for user ${env.kafkaScramUser}`)
+        assert.include(error.message, "(SASL SCRAM-SHA-512)")
+        assert.notInclude(error.message, "\n")
+        assert.notInclude(JSON.stringify(error), wrong)
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
+
+    it.live("startingOffsets forms: an explicit position, earliest, and latest (only records produced after the start)", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 5)
+          const fiber = yield* readUntil(
+            source.consume({ topic, start: new Map([[0, 3], [1, 0]]), otherwise: "latest" }),
+            (seen) => nextOf(seen, 0) === 5 && nextOf(seen, 1) === 5 && nextOf(seen, 2) === 6
+          ).pipe(Effect.forkChild)
+          yield* Effect.sleep("2 seconds")
+          yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
+          const events = yield* Fiber.join(fiber)
+          assert.deepStrictEqual(valuesOf(events, 0), ["p0-3", "p0-4"])
+          assert.deepStrictEqual(valuesOf(events, 1), ["p1-0", "p1-1", "p1-2", "p1-3", "p1-4"])
+          assert.deepStrictEqual(valuesOf(events, 2), ["after-start"])
+        })))
+  })
+}
