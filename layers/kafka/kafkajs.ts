@@ -253,7 +253,20 @@ export const make = Effect.fnUntraced(function*(
     },
     tuning: options
   }
-  return KafkaSource.of({ offsets, consume: (request) => consumeStream(context, request) })
+  // OffsetCommit outside any generation, as `kafka-consumer-groups.sh --reset-offsets` does: the stream's own
+  // consumers are in groups of their own, so the mirror group has no members to refuse it
+  const commitOffsets = (group: string, topic: string, committed: ReadonlyMap<number, number>) =>
+    Effect.tryPromise({
+      try: () =>
+        admin.setOffsets({
+          groupId: group,
+          topic,
+          partitions: [...committed].map(([partition, offset]) => ({ partition, offset: String(offset) }))
+        }),
+      catch: (error): KafkaSourceError => (isUnknownTopic(error) ? new TopicNotFoundError({ topic, brokers: brokersText }) : fail(error, topic))
+    })
+
+  return KafkaSource.of({ offsets, commitOffsets, consume: (request) => consumeStream(context, request) })
 })
 
 /** The KafkaSource layer for explicit options. */

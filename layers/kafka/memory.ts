@@ -33,6 +33,21 @@ export interface ProduceInput {
 /** A set of in-memory topics. Mutate it from the test while a stream reads it. */
 export class MemoryKafka {
   private readonly topics = new Map<string, Array<PartitionLog>>()
+  private readonly groups = new Map<string, Map<string, Map<number, number>>>()
+
+  /** Stores `offsets` as `group`'s committed offsets of `topic` (partitions not named keep theirs). */
+  commitOffsets(group: string, topic: string, offsets: ReadonlyMap<number, number>): void {
+    const topics = this.groups.get(group) ?? new Map<string, Map<number, number>>()
+    this.groups.set(group, topics)
+    const committed = topics.get(topic) ?? new Map<number, number>()
+    topics.set(topic, committed)
+    for (const [partition, offset] of offsets) committed.set(partition, offset)
+  }
+
+  /** `group`'s committed offsets of `topic`, partition -> offset (empty when it committed none). */
+  committedOffsets(group: string, topic: string): ReadonlyMap<number, number> {
+    return new Map(this.groups.get(group)?.get(topic) ?? [])
+  }
 
   /** Creates `topic` with `partitions` partitions (no-op if it exists). */
   createTopic(topic: string, partitions: number): void {
@@ -135,6 +150,8 @@ export const make = (kafka: MemoryKafka, options: MemoryKafkaOptions = {}): Kafk
     )
   return KafkaSource.of({
     offsets,
+    commitOffsets: (group, topic, committed) =>
+      Effect.flatMap(offsets(topic), () => Effect.sync(() => kafka.commitOffsets(group, topic, committed))),
     consume: (request) =>
       Stream.unwrap(Effect.gen(function*() {
         const topic = request.topic

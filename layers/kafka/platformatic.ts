@@ -4,7 +4,7 @@
  * SASL_PLAINTEXT and SASL_SSL with PLAIN or SCRAM, and a CA file for TLS. One client lives as long as the layer;
  * it never joins a consumer group: `consume` fetches at the positions it is given (layers/kafka/platformatic-fetch.ts).
  */
-import { Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
+import { Admin, type AdminOptions, Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
@@ -148,10 +148,8 @@ export const make = Effect.fnUntraced(function*(
   }
   const fail = (error: unknown, topic?: string) => toSourceError(error, errorContext, topic)
 
-  const clientOptions: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
+  const baseOptions: AdminOptions = {
     clientId: options.clientId ?? "kafka-delta",
-    // never used to join: the client needs one, the reader never asks the group for anything
-    groupId: `kafka-delta-unused-${crypto.randomUUID()}`,
     bootstrapBrokers: brokers,
     connectTimeout: millis(options.connectionTimeout, "5 seconds"),
     requestTimeout: millis(options.requestTimeout, "30 seconds"),
@@ -161,6 +159,11 @@ export const make = Effect.fnUntraced(function*(
     autocreateTopics: false,
     ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
     ...(sasl === undefined ? {} : { sasl })
+  }
+  const clientOptions: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
+    ...baseOptions,
+    // never used to join: the client needs one, the reader never asks the group for anything
+    groupId: `kafka-delta-unused-${crypto.randomUUID()}`
   }
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => new Consumer(clientOptions)),
@@ -206,8 +209,24 @@ export const make = Effect.fnUntraced(function*(
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
     maxWaitMillis: (drain) => millis(options.maxWaitTime, drain ? "100 millis" : "500 millis")
   }
+  // connects on first use only: a run that never mirrors its positions opens no second connection
+  const admin = yield* Effect.acquireRelease(
+    Effect.sync(() => new Admin(baseOptions)),
+    (client) => Effect.promise(() => client.close().catch(() => undefined))
+  )
+  const commitOffsets = (group: string, topic: string, committed: ReadonlyMap<number, number>) =>
+    Effect.tryPromise({
+      try: () =>
+        admin.alterConsumerGroupOffsets({
+          groupId: group,
+          topics: [{ name: topic, partitionOffsets: [...committed].map(([partition, offset]) => ({ partition, offset: BigInt(offset) })) }]
+        }),
+      catch: (error) => fail(error, topic)
+    })
+
   return KafkaSource.of({
     offsets,
+    commitOffsets,
     consume: (request) => fetchStream({ ...context, fail: (error) => fail(error, request.topic) }, request)
   })
 })

@@ -1,7 +1,8 @@
 /**
  * The KafkaSource service: reads the records of one topic from explicit per-partition offsets.
  * Positions always come from the stream's own checkpoint and the Delta table, never from Kafka's committed
- * group offsets, so the source is told where to start and reports where each fetch ended.
+ * group offsets, so the source is told where to start and reports where each fetch ended. It can mirror positions
+ * into a consumer group (`commitOffsets`), for Kafka's own lag tools.
  */
 import { Context, Effect, Schema, Stream } from "effect"
 
@@ -136,4 +137,15 @@ export class KafkaSource extends Context.Service<KafkaSource, {
    * slow, fetching pauses (backpressure), so memory stays bounded.
    */
   readonly consume: (request: ConsumeRequest) => Stream.Stream<SourceEvent, KafkaSourceError>
+  /**
+   * Stores `offsets` (partition -> the next offset to read) as consumer group `group`'s committed offsets of
+   * `topic`, so `kafka-consumer-groups.sh --describe` shows the stream's lag. A mirror only: nothing reads them
+   * back as positions, so a caller treats a failure as a warning. The broker refuses it while the group has
+   * active members other than this source.
+   */
+  readonly commitOffsets: (
+    group: string,
+    topic: string,
+    offsets: ReadonlyMap<number, number>
+  ) => Effect.Effect<void, KafkaSourceError>
 }>()("kafka-delta/services/KafkaSource") {}

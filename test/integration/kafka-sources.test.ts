@@ -1,6 +1,8 @@
 /**
  * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
- * what every client must do the same way: fail fast in one line on a wrong SCRAM password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * what every client must do the same way: mirror positions into a consumer group (read back through Kafka's admin
+ * API, as `kafka-consumer-groups.sh --describe` reads them), fail fast in one line on a wrong SCRAM password, and
+ * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -99,6 +101,19 @@ for (const [name, make] of Object.entries(clients)) {
   const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
 
   describe(`${name} KafkaSource (integration, shared suite)`, () => {
+    it.live("commitOffsets mirrors positions into the consumer group, read back through the admin API", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 10)
+          const group = `kd-it-mirror-${name}-${randomUUID().slice(0, 8)}`
+          yield* source.commitOffsets(group, topic, new Map([[0, 4], [1, 10], [2, 0]]))
+          // a later commit moves the partitions it names and leaves the others
+          yield* source.commitOffsets(group, topic, new Map([[0, 7]]))
+          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
+          assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
+        })))
+
     it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
       Effect.gen(function*() {
         const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
