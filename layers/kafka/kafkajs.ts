@@ -23,6 +23,7 @@ import {
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
+import { groupStream } from "./kafkajs-group.ts"
 
 // kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
 registerKafkajsCodecs()
@@ -266,7 +267,12 @@ export const make = Effect.fnUntraced(function*(
       catch: (error): KafkaSourceError => (isUnknownTopic(error) ? new TopicNotFoundError({ topic, brokers: brokersText }) : fail(error, topic))
     })
 
-  return KafkaSource.of({ offsets, commitOffsets, consume: (request) => consumeStream(context, request) })
+  return KafkaSource.of({
+    offsets,
+    commitOffsets,
+    joinGroup: (group, topic) => groupStream({ kafka, fail }, group, topic),
+    consume: (request) => consumeStream(context, request)
+  })
 })
 
 /** The KafkaSource layer for explicit options. */

@@ -19,6 +19,7 @@ import {
 } from "../../src/services/KafkaSource.ts"
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
+import { groupStream } from "./platformatic-group.ts"
 
 /** How to reach and read the brokers. */
 export interface PlatformaticSourceOptions {
@@ -227,6 +228,7 @@ export const make = Effect.fnUntraced(function*(
   return KafkaSource.of({
     offsets,
     commitOffsets,
+    joinGroup: (group, topic) => groupStream(baseOptions, fail, group, topic),
     consume: (request) => fetchStream({ ...context, fail: (error) => fail(error, request.topic) }, request)
   })
 })

@@ -72,6 +72,18 @@ export interface ConsumeRequest {
   readonly drain?: boolean
 }
 
+/**
+ * A rebalance of a consumer group, as one member sees it: `Revoked` names the partitions it must stop reading
+ * (before another member may take them), `Assigned` every partition it owns from now on.
+ */
+export interface GroupAssignment {
+  readonly _tag: "Assigned" | "Revoked"
+  readonly group: string
+  readonly topic: string
+  /** Sorted. */
+  readonly partitions: ReadonlyArray<number>
+}
+
 /** The brokers could not be reached, or a request failed in a way that may pass. Transient. */
 export class KafkaUnavailableError extends Schema.TaggedError<KafkaUnavailableError>()("KafkaUnavailableError", {
   brokers: Schema.String,
@@ -148,4 +160,10 @@ export class KafkaSource extends Context.Service<KafkaSource, {
     topic: string,
     offsets: ReadonlyMap<number, number>
   ) => Effect.Effect<void, KafkaSourceError>
+  /**
+   * Membership of consumer group `group` for `topic` while the stream runs (ending it leaves the group): each
+   * rebalance emits `Revoked`, then `Assigned`. Records are not read through the group: the member reads the
+   * partitions it owns with `consume`, from the positions in the Delta table.
+   */
+  readonly joinGroup: (group: string, topic: string) => Stream.Stream<GroupAssignment, KafkaSourceError>
 }>()("kafka-delta/services/KafkaSource") {}

@@ -1,7 +1,7 @@
 /**
  * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
  * what every client must do the same way: mirror positions into a consumer group (read back through Kafka's admin
- * API, as `kafka-consumer-groups.sh --describe` reads them), fail fast in one line on a wrong SCRAM password, and
+ * API, as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
  * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, beforeEach } from "vitest"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import type { GroupAssignment, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
 
 let env: ServicesEnv
@@ -113,6 +113,31 @@ for (const [name, make] of Object.entries(clients)) {
           const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
           assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
         })))
+
+    it.live("joinGroup: two members split a topic's partitions; when one leaves, the other owns them all", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(4, 1)
+          const group = `kd-it-members-${name}-${randomUUID().slice(0, 8)}`
+          const seen: [Array<GroupAssignment>, Array<GroupAssignment>] = [[], []]
+          const owned = (member: 0 | 1) => seen[member].filter((e) => e._tag === "Assigned").at(-1)?.partitions ?? []
+          const waitFor = (done: () => boolean) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 300 && !done(); i++) yield* Effect.sleep("100 millis")
+              assert.isTrue(done(), `rebalance seen: ${JSON.stringify(seen)}`)
+            })
+          const member = (index: 0 | 1) =>
+            source.joinGroup(group, topic).pipe(Stream.runForEach((event) => Effect.sync(() => seen[index].push(event))), Effect.forkChild)
+          const first = yield* member(0)
+          yield* waitFor(() => owned(0).length === 4)
+          const second = yield* member(1)
+          yield* waitFor(() => owned(0).length === 2 && owned(1).length === 2)
+          assert.deepStrictEqual([...owned(0), ...owned(1)].sort(), [0, 1, 2, 3])
+          assert.isTrue(seen[0].some((e) => e._tag === "Revoked"), "the first member was told what it gave up")
+          yield* Fiber.interrupt(second)
+          yield* waitFor(() => owned(0).length === 4)
+          yield* Fiber.interrupt(first)
+        })), 90_000)
 
     it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
       Effect.gen(function*() {
