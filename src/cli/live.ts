@@ -8,6 +8,9 @@ import { Effect, Layer } from "effect"
 import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
+// imported here, not when chosen: the default layer must replace its kafkajs internals before anything else in the
+// process (an embedding program's own producer, say) loads kafkajs's fetch path
+import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
@@ -35,12 +38,11 @@ export const deltaSinkLayer = Layer.unwrap(
 /** The client a job without `kafka.client` reads with. */
 export const defaultKafkaClient: KafkaClient = "kafkajs"
 
-// Each client's layer is imported only when chosen: the kafkajs layer replaces two kafkajs internals in the
-// module cache as it loads, which must stay off the path of a run on the other client.
+// @platformatic/kafka is loaded only when chosen: a run on the default client never pays for it
 const makeSource = (client: KafkaClient) =>
   client === "platformatic"
     ? Effect.flatMap(Effect.promise(() => import("../../layers/kafka/platformatic.ts")), (m) => Effect.flatMap(m.optionsFromConfig, m.make))
-    : Effect.flatMap(Effect.promise(() => import("../../layers/kafka/kafkajs.ts")), (m) => Effect.flatMap(m.optionsFromConfig, m.make))
+    : Effect.flatMap(KafkaJs.optionsFromConfig, KafkaJs.make)
 
 /**
  * The source on the client `kafka.client` names, connected on the job's retry schedule: an unreachable broker at
@@ -50,9 +52,7 @@ export const kafkaSourceLayer = Layer.effect(
   KafkaSource,
   Effect.gen(function*() {
     const job = yield* Config
-    const client = job.kafka.client ?? defaultKafkaClient
-    yield* Effect.logInfo(`kafka client: ${client}`)
-    return yield* retryTransient("connecting to Kafka", job.stream.retry, makeSource(client))
+    return yield* retryTransient("connecting to Kafka", job.stream.retry, makeSource(job.kafka.client ?? defaultKafkaClient))
   })
 )
 

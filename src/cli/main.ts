@@ -12,7 +12,7 @@ import { Config } from "../services/Config.ts"
 import { logReporter } from "../pipeline/progress.ts"
 import { avroCodec } from "../pipeline/avro-codec.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { liveLayersFromFile } from "./live.ts"
+import { defaultKafkaClient, liveLayersFromFile } from "./live.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger } from "./report.ts"
 
@@ -74,7 +74,10 @@ const run = Command.make(
   },
   (flags) =>
     runReporting(
-      runWithGracePeriod.pipe(
+      Effect.andThen(
+        Effect.flatMap(Config, (job) => Effect.logInfo(`kafka client: ${job.kafka.client ?? defaultKafkaClient}`)),
+        runWithGracePeriod
+      ).pipe(
         Effect.provide(liveLayersFromFile({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
       flags.verbose
