@@ -23,6 +23,7 @@ import {
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
+import { makeCommitOffsets } from "./group-offsets.ts"
 import { groupStream } from "./kafkajs-group.ts"
 
 // kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
@@ -254,18 +255,18 @@ export const make = Effect.fnUntraced(function*(
     },
     tuning: options
   }
-  // OffsetCommit outside any generation, as `kafka-consumer-groups.sh --reset-offsets` does: the stream's own
-  // consumers are in groups of their own, so the mirror group has no members to refuse it
-  const commitOffsets = (group: string, topic: string, committed: ReadonlyMap<number, number>) =>
-    Effect.tryPromise({
-      try: () =>
-        admin.setOffsets({
-          groupId: group,
-          topic,
-          partitions: [...committed].map(([partition, offset]) => ({ partition, offset: String(offset) }))
-        }),
-      catch: (error): KafkaSourceError => (isUnknownTopic(error) ? new TopicNotFoundError({ topic, brokers: brokersText }) : fail(error, topic))
-    })
+  const commitOffsets = yield* makeCommitOffsets({
+    clientId: options.clientId ?? "kafka-delta",
+    bootstrapBrokers: [...brokers],
+    connectTimeout: config.connectionTimeout!,
+    requestTimeout: config.requestTimeout!,
+    retries: options.retries ?? 2,
+    autocreateTopics: false,
+    ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
+    ...(sasl === undefined
+      ? {}
+      : { sasl: { mechanism: options.saslMechanism ?? "PLAIN", username: options.username ?? "", password: secret } })
+  }, fail)
 
   return KafkaSource.of({
     offsets,

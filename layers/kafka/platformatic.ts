@@ -4,7 +4,7 @@
  * SASL_PLAINTEXT and SASL_SSL with PLAIN or SCRAM, and a CA file for TLS. One client lives as long as the layer;
  * it never joins a consumer group: `consume` fetches at the positions it is given (layers/kafka/platformatic-fetch.ts).
  */
-import { Admin, type AdminOptions, Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
+import { type AdminOptions, Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
@@ -18,6 +18,7 @@ import {
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import { makeCommitOffsets } from "./group-offsets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
 import { groupStream } from "./platformatic-group.ts"
 
@@ -210,20 +211,7 @@ export const make = Effect.fnUntraced(function*(
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
     maxWaitMillis: (drain) => millis(options.maxWaitTime, drain ? "100 millis" : "500 millis")
   }
-  // connects on first use only: a run that never mirrors its positions opens no second connection
-  const admin = yield* Effect.acquireRelease(
-    Effect.sync(() => new Admin(baseOptions)),
-    (client) => Effect.promise(() => client.close().catch(() => undefined))
-  )
-  const commitOffsets = (group: string, topic: string, committed: ReadonlyMap<number, number>) =>
-    Effect.tryPromise({
-      try: () =>
-        admin.alterConsumerGroupOffsets({
-          groupId: group,
-          topics: [{ name: topic, partitionOffsets: [...committed].map(([partition, offset]) => ({ partition, offset: BigInt(offset) })) }]
-        }),
-      catch: (error) => fail(error, topic)
-    })
+  const commitOffsets = yield* makeCommitOffsets(baseOptions, fail)
 
   return KafkaSource.of({
     offsets,

@@ -101,14 +101,24 @@ for (const [name, make] of Object.entries(clients)) {
   const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
 
   describe(`${name} KafkaSource (integration, shared suite)`, () => {
-    it.live("commitOffsets mirrors positions into the consumer group, read back through the admin API", () =>
-      withSource(plaintext(), (source) =>
+    it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
+      withSource({
+        brokers: env.kafkaSaslSslBootstrap,
+        securityProtocol: "SASL_SSL",
+        saslMechanism: "SCRAM-SHA-512",
+        username: env.kafkaScramUser,
+        password: Redacted.make(env.kafkaScramPassword),
+        caFile: env.kafkaCaFile
+      }, (source) =>
         Effect.gen(function*() {
           const topic = yield* makeTopic(3, 10)
           const group = `kd-it-mirror-${name}-${randomUUID().slice(0, 8)}`
+          const started = Date.now()
           yield* source.commitOffsets(group, topic, new Map([[0, 4], [1, 10], [2, 0]]))
           // a later commit moves the partitions it names and leaves the others
           yield* source.commitOffsets(group, topic, new Map([[0, 7]]))
+          // cheap enough to follow every Delta commit (kafkajs's own setOffsets joins the group: seconds per call)
+          assert.isBelow(Date.now() - started, 3_000)
           const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
           const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
           assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
