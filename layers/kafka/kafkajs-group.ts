@@ -45,6 +45,9 @@ export const groupStream = (
             sessionTimeout,
             rebalanceTimeout: sessionTimeout,
             heartbeatInterval: tuning.heartbeatIntervalMillis ?? 1_000,
+            // with every partition paused kafkajs sleeps this long between heartbeats, so it bounds how late a
+            // rebalance is noticed (default 5 seconds)
+            maxWaitTimeInMs: tuning.heartbeatIntervalMillis ?? 1_000,
             allowAutoTopicCreation: false
           })
           let owned: ReadonlyArray<number> = []
