@@ -23,6 +23,8 @@ import {
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
+import { makeCommitOffsets } from "./group-offsets.ts"
+import { groupStream } from "./kafkajs-group.ts"
 
 // kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
 registerKafkajsCodecs()
@@ -266,7 +268,26 @@ export const make = Effect.fnUntraced(function*(
     },
     tuning: options
   }
-  return KafkaSource.of({ offsets, offsetsForTimestamp, consume: (request) => consumeStream(context, request) })
+  const commitOffsets = yield* makeCommitOffsets({
+    clientId: options.clientId ?? "kafka-delta",
+    bootstrapBrokers: [...brokers],
+    connectTimeout: config.connectionTimeout!,
+    requestTimeout: config.requestTimeout!,
+    retries: options.retries ?? 2,
+    autocreateTopics: false,
+    ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
+    ...(sasl === undefined
+      ? {}
+      : { sasl: { mechanism: options.saslMechanism ?? "PLAIN", username: options.username ?? "", password: secret } })
+  }, fail)
+
+  return KafkaSource.of({
+    offsets,
+    offsetsForTimestamp,
+    commitOffsets,
+    joinGroup: (group, topic) => groupStream({ kafka, fail }, group, topic),
+    consume: (request) => consumeStream(context, request)
+  })
 })
 
 /** The KafkaSource layer for explicit options. */

@@ -4,14 +4,21 @@
  * retention, partitions that can be added while a stream runs, and the same `SourceEvent` shape as the live
  * source. Fetching is pull-driven: nothing is read ahead of what the consumer asks for.
  */
-import { Duration, Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Layer, Queue, Stream } from "effect"
 import {
+  type GroupAssignment,
   type KafkaRecord,
   KafkaSource,
   type PartitionOffsets,
   type SourceEvent,
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
+
+interface GroupMember {
+  readonly topic: string
+  owned: ReadonlyArray<number>
+  readonly listener: (event: GroupAssignment) => void
+}
 
 interface PartitionLog {
   readonly records: Array<KafkaRecord>
@@ -33,6 +40,55 @@ export interface ProduceInput {
 /** A set of in-memory topics. Mutate it from the test while a stream reads it. */
 export class MemoryKafka {
   private readonly topics = new Map<string, Array<PartitionLog>>()
+  private readonly groups = new Map<string, Map<string, Map<number, number>>>()
+  private readonly members = new Map<string, Array<GroupMember>>()
+
+  /**
+   * Joins `group` for `topic`; `listener` hears every rebalance, as an eager Kafka rebalance goes: every member
+   * gives up all it owns, then the partitions are split in ranges among the members in joining order. Returns
+   * the function that leaves the group (which rebalances the others).
+   */
+  join(group: string, topic: string, listener: (event: GroupAssignment) => void): () => void {
+    const member: GroupMember = { topic, owned: [], listener }
+    this.members.set(group, [...(this.members.get(group) ?? []), member])
+    this.rebalance(group)
+    return () => {
+      this.members.set(group, (this.members.get(group) ?? []).filter((m) => m !== member))
+      this.rebalance(group)
+    }
+  }
+
+  private rebalance(group: string): void {
+    const members = this.members.get(group) ?? []
+    for (const member of members) {
+      if (member.owned.length > 0) member.listener({ _tag: "Revoked", group, topic: member.topic, partitions: member.owned })
+      member.owned = []
+    }
+    for (const member of members) {
+      const count = this.partitionCount(member.topic)
+      const sameTopic = members.filter((m) => m.topic === member.topic)
+      const rank = sameTopic.indexOf(member)
+      const share = Math.floor(count / sameTopic.length)
+      const extra = count % sameTopic.length
+      const from = rank * share + Math.min(rank, extra)
+      member.owned = Array.from({ length: share + (rank < extra ? 1 : 0) }, (_, i) => from + i)
+      member.listener({ _tag: "Assigned", group, topic: member.topic, partitions: member.owned })
+    }
+  }
+
+  /** Stores `offsets` as `group`'s committed offsets of `topic` (partitions not named keep theirs). */
+  commitOffsets(group: string, topic: string, offsets: ReadonlyMap<number, number>): void {
+    const topics = this.groups.get(group) ?? new Map<string, Map<number, number>>()
+    this.groups.set(group, topics)
+    const committed = topics.get(topic) ?? new Map<number, number>()
+    topics.set(topic, committed)
+    for (const [partition, offset] of offsets) committed.set(partition, offset)
+  }
+
+  /** `group`'s committed offsets of `topic`, partition -> offset (empty when it committed none). */
+  committedOffsets(group: string, topic: string): ReadonlyMap<number, number> {
+    return new Map(this.groups.get(group)?.get(topic) ?? [])
+  }
 
   /** Creates `topic` with `partitions` partitions (no-op if it exists). */
   createTopic(topic: string, partitions: number): void {
@@ -147,6 +203,16 @@ export const make = (kafka: MemoryKafka, options: MemoryKafkaOptions = {}): Kafk
       Effect.suspend(() =>
         kafka.has(topic) ? Effect.succeed(kafka.offsetsForTimestamp(topic, timestamp)) : Effect.fail(new TopicNotFoundError({ topic, brokers }))
       ),
+    joinGroup: (group, topic) =>
+      Stream.callback<GroupAssignment, TopicNotFoundError>((queue) =>
+        Effect.flatMap(offsets(topic), () =>
+          Effect.acquireRelease(
+            Effect.sync(() => kafka.join(group, topic, (event) => Queue.offerUnsafe(queue, event))),
+            (leave) => Effect.sync(leave)
+          ))
+      ),
+    commitOffsets: (group, topic, committed) =>
+      Effect.flatMap(offsets(topic), () => Effect.sync(() => kafka.commitOffsets(group, topic, committed))),
     consume: (request) =>
       Stream.unwrap(Effect.gen(function*() {
         const topic = request.topic

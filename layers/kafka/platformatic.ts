@@ -4,7 +4,7 @@
  * SASL_PLAINTEXT and SASL_SSL with PLAIN or SCRAM, and a CA file for TLS. One client lives as long as the layer;
  * it never joins a consumer group: `consume` fetches at the positions it is given (layers/kafka/platformatic-fetch.ts).
  */
-import { Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
+import { type AdminOptions, Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Fs from "node:fs/promises"
 import { Config, ConfigFileError } from "../../src/services/Config.ts"
@@ -18,7 +18,9 @@ import {
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import { makeCommitOffsets } from "./group-offsets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
+import { groupStream } from "./platformatic-group.ts"
 
 /** How to reach and read the brokers. */
 export interface PlatformaticSourceOptions {
@@ -148,10 +150,8 @@ export const make = Effect.fnUntraced(function*(
   }
   const fail = (error: unknown, topic?: string) => toSourceError(error, errorContext, topic)
 
-  const clientOptions: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
+  const baseOptions: AdminOptions = {
     clientId: options.clientId ?? "kafka-delta",
-    // never used to join: the client needs one, the reader never asks the group for anything
-    groupId: `kafka-delta-unused-${crypto.randomUUID()}`,
     bootstrapBrokers: brokers,
     connectTimeout: millis(options.connectionTimeout, "5 seconds"),
     requestTimeout: millis(options.requestTimeout, "30 seconds"),
@@ -161,6 +161,11 @@ export const make = Effect.fnUntraced(function*(
     autocreateTopics: false,
     ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
     ...(sasl === undefined ? {} : { sasl })
+  }
+  const clientOptions: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
+    ...baseOptions,
+    // never used to join: the client needs one, the reader never asks the group for anything
+    groupId: `kafka-delta-unused-${crypto.randomUUID()}`
   }
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => new Consumer(clientOptions)),
@@ -221,9 +226,13 @@ export const make = Effect.fnUntraced(function*(
     maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
     maxWaitMillis: (drain) => millis(options.maxWaitTime, drain ? "100 millis" : "500 millis")
   }
+  const commitOffsets = yield* makeCommitOffsets(baseOptions, fail)
+
   return KafkaSource.of({
     offsets,
     offsetsForTimestamp,
+    commitOffsets,
+    joinGroup: (group, topic) => groupStream(baseOptions, fail, group, topic),
     consume: (request) => fetchStream({ ...context, fail: (error) => fail(error, request.topic) }, request)
   })
 })

@@ -16,6 +16,12 @@
  * --keep run instead of producing one: it must hold the --n records, or the --backlog records for a backlog run;
  * it is never deleted).
  *
+ * Kafka clients: --clients runs only kafka-delta, once with each `kafka.client` (kafkajs, platformatic) per round,
+ * in rotating order, on one topic per codec of --codecs (default none,lz4,zstd: the producer's compression.type),
+ * and reports each client's records/s, CPU seconds per million records and peak RSS per codec, with its ratios to
+ * kafkajs and to its own uncompressed rate (reports/bench-clients[-tag].{json,md}). --checkout=<dir> runs the
+ * kafka-delta of another checkout (e.g. a copy of this one, so editing the tree meanwhile cannot change the runs).
+ *
  * Side by side: --compare="label=<checkout>[:ENV=value...];label2=..." runs only kafka-delta, once per variant per
  * round on the same topic, in rotating order (each checkout with its own src/, e.g. a `git worktree` of an older
  * commit; "." is this one), and reports each variant's medians and its ratio to the first.
@@ -53,7 +59,10 @@ const options = {
   keep: args.has("keep"),
   tag: option("tag", "BENCH_TAG", ""),
   topic: option("topic", "BENCH_TOPIC", ""),
-  storage: option("storage", "BENCH_STORAGE", "")
+  storage: option("storage", "BENCH_STORAGE", ""),
+  clients: args.has("clients"),
+  codecs: option("codecs", "BENCH_CODECS", "none,lz4,zstd").split(",").filter((c) => c.length > 0),
+  checkout: NodePath.resolve(root, option("checkout", "BENCH_CHECKOUT", "."))
 }
 
 // the services' connection settings, unless the caller exported them already
@@ -74,10 +83,10 @@ const log = (line: string) => process.stderr.write(`[bench] ${line}\n`)
 
 const json = <A>(text: string): A => JSON.parse(text.trim().split("\n").filter((l) => l.startsWith("{")).at(-1) ?? "null") as A
 
-const produce = async (topic: string, n: number) => {
+const produce = async (topic: string, n: number, compression = "none") => {
   const bodies = await ensureBodies(n)
   if (options.topic !== "") return { schemaId: -1, records: n, bytes: bodies.bytes, seconds: 0 } // reused, not produced
-  const out = execFileSync(python, [NodePath.join(root, "scripts/bench/produce.py"), bootstrap, registry, topic, schemaFile(), bodies.file, String(options.partitions)], {
+  const out = execFileSync(python, [NodePath.join(root, "scripts/bench/produce.py"), bootstrap, registry, topic, schemaFile(), bodies.file, String(options.partitions), compression], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
     maxBuffer: 64 * 1024 * 1024
@@ -284,7 +293,71 @@ const storageCompare = async () => {
   process.stdout.write(`${lines.join("\n")}\n`)
 }
 
+const kafkaClients = ["kafkajs", "platformatic"] as const
+
+const clients = async () => {
+  if (options.topic !== "") throw new Error("--clients produces one topic per codec: it cannot reuse --topic")
+  type Row = { codec: string; client: string; runs: Array<EngineRun>; records: number }
+  const rows: Array<Row> = options.codecs.flatMap((codec) => kafkaClients.map((client) => ({ codec, client, runs: [], records: 0 })))
+  for (let round = 0; round < options.pairs; round++) {
+    for (const codec of options.codecs) {
+      for (let attempt = 1; ; attempt++) {
+        const topic = `bench_${runId}_${codec}_r${round}_${attempt}`
+        try {
+          const produced = await produce(topic, options.n, codec)
+          log(`round ${round + 1} ${codec}: produced ${produced.records} records (${(produced.bytes / 1e6).toFixed(1)} MB) in ${produced.seconds}s`)
+          const done: Array<[string, EngineRun]> = []
+          for (let k = 0; k < kafkaClients.length; k++) {
+            const client = kafkaClients[(k + round) % kafkaClients.length]!
+            const variant = { label: client, root: options.checkout, env: { KAFKA_DELTA_KAFKA_CLIENT: client } }
+            const run = await runKafkaDelta(topic, NodePath.join(workDir, `${codec}_r${round}_${attempt}`, client), variant)
+            done.push([client, run])
+            log(`round ${round + 1} ${codec}: ${client} ${run.wallSeconds.toFixed(1)}s wall, ${run.cpuSeconds.toFixed(1)} CPU-s, ${(run.peakRssBytes / 2 ** 20).toFixed(0)} MiB`)
+            if (!options.keep) Fs.rmSync(run.table, { recursive: true, force: true })
+          }
+          for (const [client, run] of done) {
+            const row = rows.find((r) => r.codec === codec && r.client === client)!
+            row.runs.push(run)
+            row.records = produced.records
+          }
+          if (!options.keep) deleteTopic(topic)
+          break
+        } catch (error) {
+          // a broker restart by someone's fault suite: the codec's round is run again, whole, on a fresh topic
+          if (attempt >= 2) throw error
+          log(`round ${round + 1} ${codec} failed (${String(error).slice(0, 300)}); rerunning it`)
+        }
+      }
+    }
+  }
+  const med = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+  const figures = rows.map((row) => {
+    const wall = med(row.runs.map((r) => r.wallSeconds))
+    const cpu = med(row.runs.map((r) => r.cpuSeconds))
+    return { ...row, wall, rate: row.records / wall, cpuPerMillion: cpu / (row.records / 1e6), rss: med(row.runs.map((r) => r.peakRssBytes)) / 2 ** 20 }
+  })
+  const of = (codec: string, client: string) => figures.find((f) => f.codec === codec && f.client === client)!
+  const base = options.codecs[0]!
+  const lines = [
+    `## Kafka clients side by side (run ${runId}): ${options.n.toLocaleString("en")} records, ${options.partitions} partitions, ${options.pairs} round(s), medians`,
+    "",
+    `Command: \`npm run bench -- ${process.argv.slice(2).join(" ")}\``,
+    "",
+    `| codec | client | wall s (runs) | records/s | CPU s per million records | peak RSS MiB | rate vs kafkajs | rate vs ${base} |`,
+    "|---|---|---|---|---|---|---|---|",
+    ...figures.map((f) =>
+      `| ${f.codec} | ${f.client} | ${f.wall.toFixed(1)} (${f.runs.map((r) => r.wallSeconds.toFixed(1)).join(", ")}) | ${Math.round(f.rate).toLocaleString("en")} | ${f.cpuPerMillion.toFixed(1)} | ${f.rss.toFixed(0)} | ${(f.rate / of(f.codec, "kafkajs").rate).toFixed(2)}× | ${(f.rate / of(base, f.client).rate).toFixed(2)}× |`
+    )
+  ]
+  const file = NodePath.join(root, "reports", options.tag === "" ? "bench-clients" : `bench-clients-${options.tag}`)
+  Fs.mkdirSync(NodePath.dirname(file), { recursive: true })
+  Fs.writeFileSync(`${file}.json`, JSON.stringify({ runId, options, rows: figures }, null, 2))
+  Fs.writeFileSync(`${file}.md`, `${lines.join("\n")}\n`)
+  process.stdout.write(`${lines.join("\n")}\n`)
+}
+
 const main = async () => {
+  if (options.clients) return clients()
   if (variants.length > 0) return compare()
   if (options.storage === "s3") return storageCompare()
   if (options.storage !== "") throw new Error(`--storage=${options.storage}: only s3 is supported`)

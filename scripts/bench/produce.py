@@ -4,7 +4,7 @@ Confluent-style (magic 0 + the registered id, big-endian) with the plain conflue
 partition i % partitions with key str(i). Serializing in Python would make producing the slowest part of the
 benchmark; the bodies come from the demo generator (src/demo/events.ts) via a file of length-prefixed bodies.
 
-Usage: produce.py <bootstrap> <registry url> <topic> <schema.avsc> <bodies file> <partitions>
+Usage: produce.py <bootstrap> <registry url> <topic> <schema.avsc> <bodies file> <partitions> [compression.type]
 Prints one JSON line: schema id, records, bytes, seconds.
 """
 import json
@@ -35,6 +35,7 @@ def register(registry, subject, schema_text):
 def main():
     bootstrap, registry, topic, schema_file, bodies_file, partitions = sys.argv[1:7]
     partitions = int(partitions)
+    compression = sys.argv[7] if len(sys.argv) > 7 else "none"
     with open(schema_file) as f:
         schema_text = f.read()
     schema_id = register(registry, f"{topic}-value", schema_text)
@@ -51,7 +52,7 @@ def main():
         "batch.num.messages": 100_000,
         "queue.buffering.max.messages": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
-        "compression.type": "none",
+        "compression.type": compression,
         "acks": "all",
         "enable.idempotence": False,
     })

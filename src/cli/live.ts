@@ -1,7 +1,8 @@
 /**
- * The live layers of `kafka-delta run`: the secret provider the job names, kafkajs connected on the job's retry
- * schedule, the registry over HTTP with its auth and TLS, Delta tables and the checkpoint on the local filesystem
- * or an object store (by the location's scheme, with the credentials of the environment's `storage` section). Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
+ * The live layers of `kafka-delta run`: the secret provider the job names, the Kafka client `kafka.client` names
+ * connected on the job's retry schedule, the registry over HTTP with its auth and TLS, Delta tables and the
+ * checkpoint on the local filesystem or an object store (by the location's scheme, with the credentials of the
+ * environment's `storage` section). Exported as `kafka-delta/live`, so an application that embeds the stream gets the same
  * wiring as the command line: `liveLayers(job)` for a job built in code.
  */
 import { Effect, Layer } from "effect"
@@ -9,11 +10,14 @@ import * as CheckpointStoreByLocation from "../../layers/checkpoint-store/object
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import * as DeltaSinkByLocation from "../../layers/delta-sink/by-location.ts"
 import { defaultStorageSettings, resolveStorageSettings } from "../../layers/storage/index.ts"
+// imported here, not when chosen: the default layer must replace its kafkajs internals before anything else in the
+// process (an embedding program's own producer, say) loads kafkajs's fetch path
 import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import * as SecretsDirectory from "../../layers/secrets/directory.ts"
 import * as SecretsEnv from "../../layers/secrets/env.ts"
 import { retryTransient } from "../pipeline/retry.ts"
+import type { KafkaClient } from "../config/environment-file.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
 import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
@@ -45,15 +49,24 @@ export const deltaSinkLayer = Layer.effect(
   })
 )
 
+/** The client a job without `kafka.client` reads with. */
+export const defaultKafkaClient: KafkaClient = "kafkajs"
+
+// @platformatic/kafka is loaded only when chosen: a run on the default client never pays for it
+const makeSource = (client: KafkaClient) =>
+  client === "platformatic"
+    ? Effect.flatMap(Effect.promise(() => import("../../layers/kafka/platformatic.ts")), (m) => Effect.flatMap(m.optionsFromConfig, m.make))
+    : Effect.flatMap(KafkaJs.optionsFromConfig, KafkaJs.make)
+
 /**
- * The kafkajs source, connected on the job's retry schedule: an unreachable broker at start-up is as transient
- * as one lost mid-stream, while bad credentials fail at once.
+ * The source on the client `kafka.client` names, connected on the job's retry schedule: an unreachable broker at
+ * start-up is as transient as one lost mid-stream, while bad credentials fail at once.
  */
 export const kafkaSourceLayer = Layer.effect(
   KafkaSource,
   Effect.gen(function*() {
     const job = yield* Config
-    return yield* retryTransient("connecting to Kafka", job.stream.retry, Effect.flatMap(KafkaJs.optionsFromConfig, KafkaJs.make))
+    return yield* retryTransient("connecting to Kafka", job.stream.retry, makeSource(job.kafka.client ?? defaultKafkaClient))
   })
 )
 

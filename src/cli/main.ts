@@ -13,7 +13,7 @@ import { Config } from "../services/Config.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
 import { checkJob } from "./check.ts"
 import { demoEpilogue, demoLayers } from "./demo.ts"
-import { deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
+import { defaultKafkaClient, deltaSinkLayer, liveLayers, secretsLayer } from "./live.ts"
 import { applyMoves, formatMoves, formatStanding, type OffsetTarget, OffsetsUsageError, parseTarget, planMoves, readStanding } from "./offsets.ts"
 import { observedRun, runWithGracePeriod } from "./run.ts"
 import { migrate } from "./migrate.ts"
@@ -80,14 +80,16 @@ const run = Command.make(
   },
   (flags) =>
     runReporting(
-      observedRun(
+      Effect.andThen(
+        Effect.flatMap(Config, (job) => Effect.logInfo(`kafka client: ${job.kafka.client ?? defaultKafkaClient}`)),
+        observedRun(
         {
           metricsPort: Option.getOrUndefined(flags.metricsPort),
           otlpEndpoint: Option.getOrUndefined(flags.otlpEndpoint),
           progress: flags.progress
         },
         liveLayers
-      ).pipe(
+      )).pipe(
         Effect.provide(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: flags.trigger }))
       ),
       flags.verbose,

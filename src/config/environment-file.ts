@@ -14,6 +14,10 @@ export type SecretRef = typeof SecretRef.Type
 export const SecurityProtocol = Schema.Literals(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
 /** SASL mechanisms kafka-delta supports. */
 export const SaslMechanism = Schema.Literals(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+/** The Kafka client library a run reads with (`kafka.client`); each is one live KafkaSource layer. */
+export const KafkaClient = Schema.Literals(["kafkajs", "platformatic"])
+/** The Kafka client library a run reads with. */
+export type KafkaClient = typeof KafkaClient.Type
 /** What happens to a record that cannot be decoded. */
 export const OnBadRecord = Schema.Literals(["fail", "skip", "dead-letter"])
 /** What happens to a record that cannot be decoded. */
@@ -59,7 +63,9 @@ export const KafkaSection = Schema.Struct({
   password: Schema.optionalKey(Schema.NullOr(SecretRef)),
   caFile: Schema.optionalKey(Schema.NullOr(Schema.String)),
   topicPrefix: Schema.String,
-  groupIdPrefix: Schema.NonEmptyString
+  groupIdPrefix: Schema.NonEmptyString,
+  /** The client library; absent: the default (src/cli/live.ts). */
+  client: Schema.optionalKey(KafkaClient)
 })
 
 /** The `schemaRegistry` section. */

@@ -18,6 +18,7 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "kafka.caFile": "nullable-string",
   "kafka.topicPrefix": "string",
   "kafka.groupIdPrefix": "string",
+  "kafka.client": "string",
   "schemaRegistry.url": "string",
   "schemaRegistry.username": "json",
   "schemaRegistry.password": "json",

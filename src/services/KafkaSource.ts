@@ -1,7 +1,8 @@
 /**
  * The KafkaSource service: reads the records of one topic from explicit per-partition offsets.
  * Positions always come from the stream's own checkpoint and the Delta table, never from Kafka's committed
- * group offsets, so the source is told where to start and reports where each fetch ended.
+ * group offsets, so the source is told where to start and reports where each fetch ended. It can mirror positions
+ * into a consumer group (`commitOffsets`), for Kafka's own lag tools.
  */
 import { Context, Effect, Schema, Stream } from "effect"
 
@@ -69,6 +70,18 @@ export interface ConsumeRequest {
    * fetch in flight).
    */
   readonly drain?: boolean
+}
+
+/**
+ * A rebalance of a consumer group, as one member sees it: `Revoked` names the partitions it must stop reading
+ * (before another member may take them), `Assigned` every partition it owns from now on.
+ */
+export interface GroupAssignment {
+  readonly _tag: "Assigned" | "Revoked"
+  readonly group: string
+  readonly topic: string
+  /** Sorted. */
+  readonly partitions: ReadonlyArray<number>
 }
 
 /** The brokers could not be reached, or a request failed in a way that may pass. Transient. */
@@ -144,4 +157,21 @@ export class KafkaSource extends Context.Service<KafkaSource, {
    * slow, fetching pauses (backpressure), so memory stays bounded.
    */
   readonly consume: (request: ConsumeRequest) => Stream.Stream<SourceEvent, KafkaSourceError>
+  /**
+   * Stores `offsets` (partition -> the next offset to read) as consumer group `group`'s committed offsets of
+   * `topic`, so `kafka-consumer-groups.sh --describe` shows the stream's lag. A mirror only: nothing reads them
+   * back as positions, so a caller treats a failure as a warning. The broker refuses it while the group has
+   * active members other than this source.
+   */
+  readonly commitOffsets: (
+    group: string,
+    topic: string,
+    offsets: ReadonlyMap<number, number>
+  ) => Effect.Effect<void, KafkaSourceError>
+  /**
+   * Membership of consumer group `group` for `topic` while the stream runs (ending it leaves the group): each
+   * rebalance emits `Revoked`, then `Assigned`. Records are not read through the group: the member reads the
+   * partitions it owns with `consume`, from the positions in the Delta table.
+   */
+  readonly joinGroup: (group: string, topic: string) => Stream.Stream<GroupAssignment, KafkaSourceError>
 }>()("kafka-delta/services/KafkaSource") {}

@@ -68,59 +68,64 @@ const stopKafka = async (how: "SIGTERM" | "SIGKILL") => {
 /** Starts the shared broker again with its data (KAFKA_KEEP_DATA=1). */
 const startKafka = () => services(["up", "kafka"], { KAFKA_KEEP_DATA: "1" })
 
-describe("broker stopped and restarted mid-stream", () => {
-  afterAll(() => {
-    // whatever happened, leave the shared broker up with its data
-    startKafka()
-  })
-
-  it("SIGTERM and SIGKILL of the broker while batches commit: the stream retries and goes on, exactly once", async () => {
-    const started = Date.now()
-    const s = scenario("broker-restart", {
-      stream: { maxBatchRecords: 2000, maxBatchInterval: "200 millis", retry: { initialDelay: "500 millis", maxDelay: "3 seconds", maxAttempts: 60 } }
-    })
-    await produce(s, { count: 60_000, partitions: 3 })
-    const running = start(runArgs(s, "continuous"))
-    let produced = 60_000
-    const notes: Array<string> = []
-    for (const how of ["SIGTERM", "SIGKILL"] as const) {
-      // counted before the backlog is produced: the stream may commit all of it while the producer still runs
-      const seen = batchLines(running.stderr())
-      if (how === "SIGKILL") {
-        // a fresh backlog, so batches are being read and committed when the broker dies
-        await produce(s, { count: 40_000, start: produced, partitions: 3 })
-        produced += 40_000
-      }
-      // stop the broker as soon as a batch commits: the next batch is being read, sealed or committed
-      // counting lines, not one regex repeated over all of stderr: that one backtracks exponentially as stderr grows
-      await running.waitFor((stderr) => batchLines(stderr) > seen, 60_000)
-      const stoppedAt = Date.now()
-      const batchesAtStop = batchLines(running.stderr())
-      await stopKafka(how)
-      await sleep(3000)
-      assert.strictEqual(running.child.exitCode, null, `the stream survives the broker's ${how}: ${running.stderr().slice(-3000)}`)
-      // commits that finished while the broker was gone were in flight (or already fetched) when it stopped
-      const committedWhileDown = batchLines(running.stderr()) - batchesAtStop
+// once per Kafka client (`kafka.client`, chosen through its environment override): each must ride out the outage
+for (const client of ["kafkajs", "platformatic"] as const) {
+  describe(`broker stopped and restarted mid-stream (${client})`, () => {
+    const clientEnv = { KAFKA_DELTA_KAFKA_CLIENT: client }
+    afterAll(() => {
+      // whatever happened, leave the shared broker up with its data
       startKafka()
-      const downMs = Date.now() - stoppedAt
-      await produce(s, { count: 20_000, start: produced, partitions: 3 })
-      produced += 20_000
-      const caughtUp = await waitForAll(s, running, 150_000)
-      assert.strictEqual(caughtUp.missing, 0, `after the broker's ${how} the stream caught up`)
-      assert.strictEqual(caughtUp.duplicates, 0)
-      notes.push(`${how}: broker down ${Math.round(downMs / 1000)} s, ${committedWhileDown} commit(s) finished while it was down`)
-    }
+    })
+
+    it("SIGTERM and SIGKILL of the broker while batches commit: the stream retries and goes on, exactly once", async () => {
+      const started = Date.now()
+      const s = scenario(`broker-restart-${client}`, {
+        stream: { maxBatchRecords: 2000, maxBatchInterval: "200 millis", retry: { initialDelay: "500 millis", maxDelay: "3 seconds", maxAttempts: 60 } }
+      })
+      await produce(s, { count: 60_000, partitions: 3 })
+      const running = start(runArgs(s, "continuous"), clientEnv)
+      let produced = 60_000
+      const notes: Array<string> = []
+      for (const how of ["SIGTERM", "SIGKILL"] as const) {
+        // counted before the backlog is produced: the stream may commit all of it while the producer still runs
+        const seen = batchLines(running.stderr())
+        if (how === "SIGKILL") {
+          // a fresh backlog, so batches are being read and committed when the broker dies
+          await produce(s, { count: 40_000, start: produced, partitions: 3 })
+          produced += 40_000
+        }
+        // stop the broker as soon as a batch commits: the next batch is being read, sealed or committed
+        // counting lines, not one regex repeated over all of stderr: that one backtracks exponentially as stderr grows
+        await running.waitFor((stderr) => batchLines(stderr) > seen, 60_000)
+        const stoppedAt = Date.now()
+        const batchesAtStop = batchLines(running.stderr())
+        await stopKafka(how)
+        await sleep(3000)
+        assert.strictEqual(running.child.exitCode, null, `the stream survives the broker's ${how}: ${running.stderr().slice(-3000)}`)
+        // commits that finished while the broker was gone were in flight (or already fetched) when it stopped
+        const committedWhileDown = batchLines(running.stderr()) - batchesAtStop
+        startKafka()
+        const downMs = Date.now() - stoppedAt
+        await produce(s, { count: 20_000, start: produced, partitions: 3 })
+        produced += 20_000
+        const caughtUp = await waitForAll(s, running, 150_000)
+        assert.strictEqual(caughtUp.missing, 0, `after the broker's ${how} the stream caught up`)
+        assert.strictEqual(caughtUp.duplicates, 0)
+        notes.push(`${how}: broker down ${Math.round(downMs / 1000)} s, ${committedWhileDown} commit(s) finished while it was down`)
+      }
+      assert.include(running.stderr(), `kafka client: ${client}`)
     assert.match(running.stderr(), /failed \(attempt \d+\), retrying/, "the outage was retried on the schedule")
-    running.child.kill("SIGTERM")
-    assert.strictEqual((await running.exited).code, 0, running.stderr().slice(-3000))
-    const drain = await runToEnd(runArgs(s, "available-now"))
-    assert.strictEqual(drain.status, 0, drain.stderr)
-    const final = await check(s)
-    assertExactlyOnce(final)
-    const retries = (running.stderr().match(/failed \(attempt \d+\), retrying/g) ?? []).length
-    reportCheck(s, final, 0, started, `${notes.join("; ")}; ${retries} retry warnings; no process restart needed`)
+      running.child.kill("SIGTERM")
+      assert.strictEqual((await running.exited).code, 0, running.stderr().slice(-3000))
+      const drain = await runToEnd(runArgs(s, "available-now"), clientEnv)
+      assert.strictEqual(drain.status, 0, drain.stderr)
+      const final = await check(s)
+      assertExactlyOnce(final)
+      const retries = (running.stderr().match(/failed \(attempt \d+\), retrying/g) ?? []).length
+      reportCheck(s, final, 0, started, `${notes.join("; ")}; ${retries} retry warnings; no process restart needed`)
+    })
   })
-})
+}
 
 describe("registry down while a new schema id arrives", () => {
   const dir = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "kd-faults-registry-"))

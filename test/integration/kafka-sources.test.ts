@@ -1,0 +1,188 @@
+/**
+ * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
+ * what every client must do the same way: mirror positions into a consumer group (read back through Kafka's admin
+ * API, as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
+ * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Redacted, Stream } from "effect"
+// before kafkajs, as the live layer has it, so the kafkajs layer reads through its replaced record decoding
+import "../../layers/kafka/kafkajs-fast-records.ts"
+import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { randomUUID } from "node:crypto"
+import { afterAll, beforeAll, beforeEach } from "vitest"
+import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
+import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
+import type { GroupAssignment, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+
+let env: ServicesEnv
+let admin: Admin
+let producer: Producer
+let missingServices: Error | undefined
+
+beforeAll(async () => {
+  try {
+    env = servicesEnv()
+  } catch (error) {
+    missingServices = error as Error
+    return
+  }
+  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafka-sources-test", logLevel: logLevel.NOTHING })
+  admin = kafka.admin()
+  producer = kafka.producer({ allowAutoTopicCreation: false })
+  await admin.connect()
+  await producer.connect()
+})
+beforeEach(() => {
+  if (missingServices !== undefined) throw missingServices
+})
+afterAll(async () => {
+  await producer?.disconnect()
+  await admin?.disconnect()
+})
+
+/** Connection settings both layers take. */
+interface Connection {
+  readonly brokers: string
+  readonly securityProtocol?: "PLAINTEXT" | "SASL_SSL"
+  readonly saslMechanism?: "PLAIN" | "SCRAM-SHA-512"
+  readonly username?: string
+  readonly password?: Redacted.Redacted<string>
+  readonly caFile?: string
+}
+
+const clients = {
+  kafkajs: (connection: Connection) => KafkajsSource.make({ ...connection, groupIdPrefix: "kd-it-sources" }),
+  platformatic: (connection: Connection) => PlatformaticSource.make(connection)
+} as const
+
+const decoder = new TextDecoder()
+
+const makeTopic = (partitions: number, perPartition: number) =>
+  Effect.promise(async () => {
+    const topic = `kd-it-src-${randomUUID().slice(0, 8)}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+    for (let partition = 0; partition < partitions; partition++) {
+      await producer.send({
+        topic,
+        messages: Array.from({ length: perPartition }, (_, i) => ({ partition, value: `p${partition}-${i}` }))
+      })
+    }
+    return topic
+  })
+
+const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
+  events.flatMap((event) =>
+    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
+  )
+
+const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean) =>
+  Effect.gen(function*() {
+    const events: Array<SourceEvent> = []
+    yield* stream.pipe(
+      Stream.takeUntil((event) => {
+        events.push(event)
+        return done(events)
+      }),
+      Stream.runDrain,
+      Effect.timeout("30 seconds")
+    )
+    return events
+  })
+
+const nextOf = (events: ReadonlyArray<SourceEvent>, partition: number): number | undefined =>
+  events.filter((e) => e.partition === partition && e._tag === "RecordsFetched").map((e) => (e as { nextOffset: number }).nextOffset).at(-1)
+
+for (const [name, make] of Object.entries(clients)) {
+  const withSource = <A, E>(connection: Connection, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
+    Effect.scoped(Effect.flatMap(make(connection), use))
+  const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
+
+  describe(`${name} KafkaSource (integration, shared suite)`, () => {
+    it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
+      withSource({
+        brokers: env.kafkaSaslSslBootstrap,
+        securityProtocol: "SASL_SSL",
+        saslMechanism: "SCRAM-SHA-512",
+        username: env.kafkaScramUser,
+        password: Redacted.make(env.kafkaScramPassword),
+        caFile: env.kafkaCaFile
+      }, (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 10)
+          const group = `kd-it-mirror-${name}-${randomUUID().slice(0, 8)}`
+          const started = Date.now()
+          yield* source.commitOffsets(group, topic, new Map([[0, 4], [1, 10], [2, 0]]))
+          // a later commit moves the partitions it names and leaves the others
+          yield* source.commitOffsets(group, topic, new Map([[0, 7]]))
+          // cheap enough to follow every Delta commit (kafkajs's own setOffsets joins the group: seconds per call)
+          assert.isBelow(Date.now() - started, 3_000)
+          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
+          assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
+        })))
+
+    it.live("joinGroup: two members split a topic's partitions; when one leaves, the other owns them all", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(4, 1)
+          const group = `kd-it-members-${name}-${randomUUID().slice(0, 8)}`
+          const seen: [Array<GroupAssignment>, Array<GroupAssignment>] = [[], []]
+          const owned = (member: 0 | 1) => seen[member].filter((e) => e._tag === "Assigned").at(-1)?.partitions ?? []
+          const waitFor = (done: () => boolean) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 300 && !done(); i++) yield* Effect.sleep("100 millis")
+              assert.isTrue(done(), `rebalance seen: ${JSON.stringify(seen)}`)
+            })
+          const member = (index: 0 | 1) =>
+            source.joinGroup(group, topic).pipe(Stream.runForEach((event) => Effect.sync(() => seen[index].push(event))), Effect.forkChild)
+          const first = yield* member(0)
+          yield* waitFor(() => owned(0).length === 4)
+          const second = yield* member(1)
+          yield* waitFor(() => owned(0).length === 2 && owned(1).length === 2)
+          assert.deepStrictEqual([...owned(0), ...owned(1)].sort(), [0, 1, 2, 3])
+          assert.isTrue(seen[0].some((e) => e._tag === "Revoked"), "the first member was told what it gave up")
+          yield* Fiber.interrupt(second)
+          yield* waitFor(() => owned(0).length === 4)
+          yield* Fiber.interrupt(first)
+        })), 90_000)
+
+    it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
+      Effect.gen(function*() {
+        const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({
+          brokers: env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "SCRAM-SHA-512",
+          username: env.kafkaScramUser,
+          password: Redacted.make(wrong),
+          caFile: env.kafkaCaFile
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, `authentication failed for user ${env.kafkaScramUser}`)
+        assert.include(error.message, "(SASL SCRAM-SHA-512)")
+        assert.notInclude(error.message, "\n")
+        assert.notInclude(JSON.stringify(error), wrong)
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
+
+    it.live("startingOffsets forms: an explicit position, earliest, and latest (only records produced after the start)", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 5)
+          const fiber = yield* readUntil(
+            source.consume({ topic, start: new Map([[0, 3], [1, 0]]), otherwise: "latest" }),
+            (seen) => nextOf(seen, 0) === 5 && nextOf(seen, 1) === 5 && nextOf(seen, 2) === 6
+          ).pipe(Effect.forkChild)
+          yield* Effect.sleep("2 seconds")
+          yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
+          const events = yield* Fiber.join(fiber)
+          assert.deepStrictEqual(valuesOf(events, 0), ["p0-3", "p0-4"])
+          assert.deepStrictEqual(valuesOf(events, 1), ["p1-0", "p1-1", "p1-2", "p1-3", "p1-4"])
+          assert.deepStrictEqual(valuesOf(events, 2), ["after-start"])
+        })))
+  })
+}
