@@ -2,7 +2,7 @@
  * kafka-delta against the real local Kafka, registry and Azurite (Microsoft's Azure Storage emulator): a table
  * and its checkpoint on `az://` with the account key from the secret scope, read back by delta-rs with every
  * value equal; a second writer of the stream refused while the first runs; a restart after a SIGKILL exactly
- * once; vacuum of an `az://` table by URL.
+ * once (the same on `abfss://`, with `storage.azure.endpoint` at Azurite); vacuum of an `az://` table by URL.
  */
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -52,11 +52,16 @@ const newContainer = async (hint: string) => {
   return container
 }
 
-const azureEnvironment = (dir: string, container: string) =>
+/** The root URL of a container: `az://<container>`, or `abfss://<container>@<account>.dfs.core.windows.net` as Spark writes it. */
+const rootOf = (container: string, scheme: "az" | "abfss") =>
+  scheme === "az" ? `az://${container}` : `abfss://${container}@${env.account}.dfs.core.windows.net`
+
+/** An environment on Azurite: `storage.azure.endpoint` points either form of URL at the emulator. */
+const azureEnvironment = (dir: string, container: string, scheme: "az" | "abfss" = "az") =>
   writeEnvironment(dir, "It", {
     ...localEnvironment(dir),
-    delta: { warehouse: `az://${container}/lakehouse`, catalog: "it", schema: "raw" },
-    checkpoints: `az://${container}/checkpoints`,
+    delta: { warehouse: `${rootOf(container, scheme)}/lakehouse`, catalog: "it", schema: "raw" },
+    checkpoints: `${rootOf(container, scheme)}/checkpoints`,
     storage: { azure: { accountKey: { secret: "azure-key" }, endpoint: env.endpoint } }
   })
 
@@ -116,11 +121,11 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     expect(byUrl.stdout + byUrl.stderr).not.toContain(env.key)
   })
 
-  it("a second writer of the stream is refused while the first runs; after a SIGKILL of the first a restart resumes exactly once", async () => {
+  it("abfss:// (endpoint at Azurite): a second writer of the stream is refused while the first runs; after a SIGKILL of the first a restart resumes exactly once", async () => {
     const dir = tempDir("az-two")
     const container = await newContainer("two")
     const topic = `aztwo_${randomUUID().slice(0, 8)}`
-    const environments = azureEnvironment(dir, container)
+    const environments = azureEnvironment(dir, container, "abfss")
     const produced = produce({ topic, schema, count: 200, partitions: 2, dir })
     const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
     const first = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args, "--trigger", "continuous"], {
@@ -133,12 +138,13 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     assert.isNull(first.exitCode, stderr)
     const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
     assert.notStrictEqual(second.status, 0, second.stderr)
-    expect(second.stderr).toMatch(/stream already running: checkpoint az:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
+    expect(second.stderr).toMatch(/stream already running: checkpoint abfss:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
     first.kill("SIGKILL")
     await new Promise((resolve) => first.exitCode !== null || first.signalCode !== null ? resolve(undefined) : first.on("exit", resolve))
     const more = produce({ topic, schema, count: 20, start: 200, partitions: 2, dir })
     const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
     assert.strictEqual(restart.status, 0, restart.stderr)
+    // read back by delta-rs through the az:// form of the same place
     checkTable(`az://${container}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
   })
 })
