@@ -1,7 +1,8 @@
 /**
  * Delta table storage on Azure Blob Storage and ADLS Gen2, through the official SDK's blob endpoint (which serves
  * hierarchical-namespace accounts too). Put-if-absent is a conditional create (`If-None-Match: *`), the commit
- * primitive the protocol needs; a blob upload replaces a blob atomically, so `write` needs no temp name. Every
+ * primitive the protocol needs; a blob upload replaces a blob atomically, so `write` needs no temp name; and
+ * `versioned` replaces a blob only if its ETag is unchanged (`If-Match`), for the checkpoint's lease. Every
  * failure is a DeltaStorageError whose reason names the URL's part at fault and the fix; credentials stay
  * Redacted and are scrubbed from any message the SDK or the network returns. The SDKs load on first use (about
  * 0.8 s), so a run on local tables does not pay for them.
