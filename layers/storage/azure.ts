@@ -1,7 +1,8 @@
 /**
  * Delta table storage on Azure Blob Storage and ADLS Gen2, through the official SDK's blob endpoint (which serves
  * hierarchical-namespace accounts too). Put-if-absent is a conditional create (`If-None-Match: *`), the commit
- * primitive the protocol needs; a blob upload replaces a blob atomically, so `write` needs no temp name. Every
+ * primitive the protocol needs; a blob upload replaces a blob atomically, so `write` needs no temp name; and
+ * `versioned` replaces a blob only if its ETag is unchanged (`If-Match`), for the checkpoint's lease. Every
  * failure is a DeltaStorageError whose reason names the URL's part at fault and the fix; credentials stay
  * Redacted and are scrubbed from any message the SDK or the network returns. The SDKs load on first use (about
  * 0.8 s), so a run on local tables does not pay for them.
@@ -9,7 +10,7 @@
 import type { TokenCredential } from "@azure/identity"
 import type { BlobItem, ContainerClient } from "@azure/storage-blob"
 import { Effect, Option, Redacted, Result } from "effect"
-import type { DeltaStorage, FileInfo } from "../../src/delta/storage.ts"
+import type { DeltaStorage, FileInfo, VersionedStorage } from "../../src/delta/storage.ts"
 import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 
 /** Where a table lives on Azure: the account (absent for `az://`), the container and the path under it. */
@@ -148,7 +149,7 @@ const failureOf = (error: unknown): Failure => {
 const isNotFound = (f: Failure) => f.status === 404 && f.code !== "ContainerNotFound"
 
 /** Storage over the blobs under `location` (a container and a prefix). */
-export const makeAzureStorage = (location: AzureLocation, options: AzureStorageOptions = {}): DeltaStorage => {
+export const makeAzureStorage = (location: AzureLocation, options: AzureStorageOptions = {}): DeltaStorage & { readonly versioned: VersionedStorage } => {
   const table = options.table ?? location.url
   const secrets = secretsOf(options)
   // a URL in a message may carry the SAS signature in another encoding than the token given
@@ -238,28 +239,49 @@ export const makeAzureStorage = (location: AzureLocation, options: AzureStorageO
   const isDirectory = (item: BlobItem) =>
     item.metadata?.["hdi_isfolder"] === "true"
 
+  // filled in place from the stream: a data file is held once, not as chunks and their concatenation
+  const download = (path: string, verb: string) =>
+    call(path, verb, async () => {
+      try {
+        const response = await (await container()).getBlockBlobClient(blobName(path)).download(0)
+        const out = new Uint8Array(response.contentLength ?? 0)
+        let at = 0
+        for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) {
+          if (at + chunk.length > out.length) throw new Error(`${path}: more bytes than its Content-Length ${out.length}`)
+          out.set(chunk, at)
+          at += chunk.length
+        }
+        if (at !== out.length) throw new Error(`${path}: ${at} of ${out.length} bytes arrived`)
+        return Option.some({ data: out, version: response.etag ?? "" })
+      } catch (error) {
+        if (isNotFound(failureOf(error))) return Option.none()
+        throw error
+      }
+    })
+
+  // If-Match on the ETag the download returned: the checkpoint lease is renewed or taken over only if nobody
+  // replaced it since it was judged
+  const versioned: VersionedStorage = {
+    readVersion: (path) => download(path, "read"),
+    replaceIfVersion: (path, data, version) =>
+      call(path, "replace", async () => {
+        try {
+          await (await container()).getBlockBlobClient(blobName(path)).upload(data, data.byteLength, { conditions: { ifMatch: version } })
+          return true
+        } catch (error) {
+          const f = failureOf(error)
+          // 412: another ETag now; 404: the blob is gone (a conditional upload of a missing blob fails so)
+          if ((f.status === 412 && f.code !== "LeaseIdMissing") || isNotFound(f)) return false
+          throw error
+        }
+      })
+  }
+
   return {
     table,
     location: location.url,
-    read: (path) =>
-      call(path, "read", async () => {
-        try {
-          const response = await (await container()).getBlockBlobClient(blobName(path)).download(0)
-          // filled in place from the stream: a data file is held once, not as chunks and their concatenation
-          const out = new Uint8Array(response.contentLength ?? 0)
-          let at = 0
-          for await (const chunk of response.readableStreamBody as AsyncIterable<Buffer>) {
-            if (at + chunk.length > out.length) throw new Error(`${path}: more bytes than its Content-Length ${out.length}`)
-            out.set(chunk, at)
-            at += chunk.length
-          }
-          if (at !== out.length) throw new Error(`${path}: ${at} of ${out.length} bytes arrived`)
-          return Option.some(out)
-        } catch (error) {
-          if (isNotFound(failureOf(error))) return Option.none()
-          throw error
-        }
-      }),
+    versioned,
+    read: (path) => Effect.map(download(path, "read"), Option.map(({ data }) => data)),
     list: (directory, options_) =>
       call(directory, "list", async () => {
         const dir = directory.replace(/^\/+|\/+$/g, "")

@@ -6,7 +6,7 @@
  *
  * Azure locations go to layers/storage/azure.ts (`makeAzureStorage`), S3 ones to layers/storage/s3.ts.
  */
-import { Effect, type Redacted, type Scope } from "effect"
+import { Effect, Redacted, type Scope } from "effect"
 import type { StorageSection } from "../../src/config/environment-file.ts"
 import { type AzureLocation, formatLocation, parseLocation } from "../../src/config/location.ts"
 import type { DeltaStorage } from "../../src/delta/storage.ts"
@@ -41,14 +41,39 @@ export interface AzureStorageOptions {
 /** The Azure layer's entry point: DeltaStorage under an `abfss://` or `az://` location. */
 export type AzureStorageFactory = (location: AzureLocation, options: AzureStorageOptions) => DeltaStorage
 
-/** The Azure DeltaStorage (Blob endpoint of the account; ADLS Gen2 and plain Blob accounts alike). */
-const azureStores: AzureStorageFactory | undefined = (location, options) =>
-  makeAzureStorage(azureLocationFromParts(location), {
+/**
+ * The Azure settings the process environment gives, as the az CLI reads them (`AZURE_STORAGE_KEY`,
+ * `AZURE_STORAGE_SAS_TOKEN`) and delta-rs (`AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_ENDPOINT`): what a
+ * command given a bare URL (`vacuum --table az://...`) has, as S3 has the AWS default chain's variables.
+ */
+export const azureSettingsFromEnvironment = (env: NodeJS.ProcessEnv = process.env): AzureSettings => {
+  const value = (...names: ReadonlyArray<string>) => names.map((name) => env[name]).find((v) => v !== undefined && v !== "")
+  const key = value("AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY")
+  const sas = value("AZURE_STORAGE_SAS_TOKEN")
+  return {
+    accountKey: key === undefined ? undefined : Redacted.make(key),
+    sasToken: sas === undefined ? undefined : Redacted.make(sas),
+    endpoint: value("AZURE_STORAGE_ENDPOINT")
+  }
+}
+
+/**
+ * The Azure DeltaStorage (Blob endpoint of the account; ADLS Gen2 and plain Blob accounts alike). A `storage.azure`
+ * credential wins over the environment's; with neither, DefaultAzureCredential.
+ */
+const azureStores: AzureStorageFactory | undefined = (location, options) => {
+  const fromEnv = azureSettingsFromEnvironment()
+  const configured = options.settings.accountKey !== undefined || options.settings.sasToken !== undefined
+  const accountKey = configured ? options.settings.accountKey : fromEnv.accountKey
+  const sasToken = configured ? options.settings.sasToken : fromEnv.sasToken
+  const endpoint = options.settings.endpoint ?? fromEnv.endpoint
+  return makeAzureStorage(azureLocationFromParts(location), {
     table: options.table,
-    ...(options.settings.accountKey === undefined ? {} : { accountKey: options.settings.accountKey }),
-    ...(options.settings.sasToken === undefined ? {} : { sasToken: options.settings.sasToken }),
-    ...(options.settings.endpoint === undefined ? {} : { endpoint: options.settings.endpoint })
+    ...(accountKey === undefined ? {} : { accountKey }),
+    ...(sasToken === undefined ? {} : { sasToken }),
+    ...(endpoint === undefined ? {} : { endpoint })
   })
+}
 
 /** Settings with nothing configured: the AWS default chain, AWS's endpoint, DefaultAzureCredential. */
 export const defaultStorageSettings: StorageSettings = { s3: {}, azure: {} }

@@ -5,7 +5,6 @@
  * the exit status a run would end with (2 for configuration, 1 for the rest); no retries, so it answers quickly.
  */
 import { Effect, Option } from "effect"
-import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
 import * as KafkaJs from "../../layers/kafka/kafkajs.ts"
 import * as RegistryHttp from "../../layers/schema-registry/http.ts"
 import { checkSupported, readSnapshot } from "../delta/log.ts"
@@ -14,6 +13,7 @@ import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config } from "../services/Config.ts"
 import { DeltaSink } from "../services/DeltaSink.ts"
 import { Secrets } from "../services/Secrets.ts"
+import { jobTableStorage } from "./storage.ts"
 
 const say = (text: string) => Effect.sync(() => void process.stdout.write(`${text}\n`))
 
@@ -54,7 +54,7 @@ export const checkJob = Effect.gen(function*() {
     }`
   )
 
-  const storage = DeltaSinkFile.localStorage(job.table.location, job.table.name)
+  const storage = yield* jobTableStorage(job)
   const snapshot = yield* readSnapshot(storage)
   if (Option.isNone(snapshot)) {
     yield* say(`ok   table ${job.table.name} does not exist yet at ${job.table.location}: the first commit creates it`)

@@ -7,7 +7,6 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Effect, Exit, Layer, Logger, Option, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as CheckpointStoreFile from "../../layers/checkpoint-store/filesystem.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { Config } from "../services/Config.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
@@ -20,6 +19,7 @@ import { migrate } from "./migrate.ts"
 import { vacuum } from "./vacuum.ts"
 import { describeFailure, humanLogger, jsonLogger, type LogFormat } from "./report.ts"
 import { optimizeCommand } from "./optimize.ts"
+import { checkpointStoreOnce } from "./storage.ts"
 
 let exitCode = 0
 
@@ -278,7 +278,7 @@ const checkCommand = Command.make(
           exitCode = code
         })),
         Effect.provide(
-          Layer.mergeAll(CheckpointStoreFile.layerConfig, deltaSinkLayer).pipe(
+          Layer.mergeAll(checkpointStoreOnce, deltaSinkLayer).pipe(
             Layer.provideMerge(secretsLayer),
             Layer.provideMerge(ConfigFile.layer({ environmentsDir: flags.environmentsDir, environment: flags.environment, topic: flags.topic, trigger: "continuous" }))
           )

@@ -2,19 +2,21 @@
  * `kafka-delta migrate --from-spark-checkpoint PATH`: takes over a topic from the notebook's Spark query. Reads
  * the query's checkpoint (never writes it), checks that the job's table holds the last batch the checkpoint
  * says was written and that the query is not running, then writes one Delta commit with no data: the txns of
- * this stream at the offsets where Spark stopped, so `kafka-delta run` continues there. Local checkpoint paths
- * only for now: the checkpoint is read through `CheckpointFiles`, which an object store implements with the
- * object storage issue.
+ * this stream at the offsets where Spark stopped, so `kafka-delta run` continues there. The table may be local or
+ * on an object store (by its location, as `run` opens it); the Spark checkpoint is read from a local path only
+ * for now, through `CheckpointFiles`, which an object store could implement later.
  */
 import { Duration, Effect, Option } from "effect"
 import * as Arrow from "apache-arrow"
 import * as NodePath from "node:path"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
+import * as DeltaSinkByLocation from "../../layers/delta-sink/by-location.ts"
 import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
 import { KAFKA_COLUMN, kafkaField } from "../avro/index.ts"
 import { describePlan, MigrationRefusedError, planMigration } from "../migrate/plan.ts"
 import { type CheckpointFiles, plannedBatches, readSparkCheckpoint } from "../migrate/spark-checkpoint.ts"
 import { hasKafkaColumn, layoutOfSchema } from "../pipeline/value-layout.ts"
+import { jobStorageSettings } from "./storage.ts"
 
 /** What `migrate` was asked. */
 export interface MigrateOptions {
@@ -42,7 +44,7 @@ const print = (line: string) => Effect.sync(() => process.stdout.write(`${line}\
 
 /** Runs the migration (or with `dryRun`, prints its plan); fails with MigrationRefusedError when it must not. */
 export const migrate = (options: MigrateOptions) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const job = yield* ConfigFile.make({
       environmentsDir: options.environmentsDir,
       environment: options.environment,
@@ -50,7 +52,7 @@ export const migrate = (options: MigrateOptions) =>
       trigger: "available-now"
     })
     const files = yield* checkpointFiles(options.checkpoint)
-    const sink = yield* DeltaSinkFile.make(job.writer)
+    const sink = yield* DeltaSinkByLocation.make({ ...job.writer, storage: yield* jobStorageSettings(job) })
     const refuse = (kind: MigrationRefusedError["kind"], reason: string) =>
       new MigrationRefusedError({ kind, checkpoint: files.location, table: job.table.name, reason })
 
@@ -104,4 +106,4 @@ export const migrate = (options: MigrateOptions) =>
     yield* print(
       `migrated: commit ${result.version} of ${job.table.name} holds the positions; the Spark checkpoint is untouched. Next: kafka-delta run --environment ${options.environment} --topic ${options.topic}`
     )
-  })
+  }))

@@ -6,13 +6,13 @@
  * and each txn names the version it replaces, so a commit that slips in between makes it fail, not interleave.
  */
 import { Effect, Option, Schema } from "effect"
-import * as DeltaSinkFile from "../../layers/delta-sink/filesystem.ts"
 import { readCommit, readSnapshot } from "../delta/log.ts"
 import { appIdOf, appIdPrefixOf, partitionOfAppId } from "../pipeline/positions.ts"
 import { CheckpointStore } from "../services/CheckpointStore.ts"
 import { Config, type JobConfig } from "../services/Config.ts"
 import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource } from "../services/KafkaSource.ts"
+import { jobTableStorage } from "./storage.ts"
 
 /** One partition's standing. */
 export interface PartitionStanding {
@@ -36,10 +36,10 @@ export interface Standing {
   readonly partitions: ReadonlyArray<PartitionStanding>
 }
 
-/** The table's latest version and the time of its commit, from its log (local tables). */
+/** The table's latest version and the time of its commit, from its log (a local or an object-store table). */
 const tableVersionOf = (job: JobConfig) =>
-  Effect.gen(function*() {
-    const storage = DeltaSinkFile.localStorage(job.table.location, job.table.name)
+  Effect.scoped(Effect.gen(function*() {
+    const storage = yield* jobTableStorage(job)
     const snapshot = yield* readSnapshot(storage)
     if (Option.isNone(snapshot)) return { version: undefined, time: undefined }
     const version = snapshot.value.version
@@ -47,7 +47,7 @@ const tableVersionOf = (job: JobConfig) =>
     const info = Option.getOrUndefined(actions)?.flatMap((action) => ("commitInfo" in action ? [action.commitInfo] : []))[0]
     const timestamp = typeof info?.["timestamp"] === "number" ? info["timestamp"] : undefined
     return { version, time: timestamp === undefined ? undefined : new Date(timestamp).toISOString() }
-  })
+  }))
 
 /** Reads where the configured stream stands. */
 export const readStanding = Effect.gen(function*() {

@@ -6,10 +6,12 @@
 import { Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as NodePath from "node:path"
-import { localStorage } from "../../layers/delta-sink/filesystem.ts"
+import { defaultStorageSettings, openStorage, type StorageSettings } from "../../layers/storage/index.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { optimize } from "../delta/optimize.ts"
 import { decodeAddPath } from "../delta/partition.ts"
+import { isLocalLocation, locationProblem } from "../config/location.ts"
+import { jobStorageSettings } from "./storage.ts"
 
 /** Which table, and how. */
 export interface OptimizeCommandOptions {
@@ -26,9 +28,15 @@ const print = (line: string) => Effect.sync(() => void process.stdout.write(`${l
 
 /** Plans (and unless dry-run commits) the compaction of the table; prints one line per output file and a total. */
 export const runOptimize = (options: OptimizeCommandOptions) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     let location = options.table
     let name = location
+    // with --table, an object store is reached through its platform's variables (AWS default chain, AZURE_STORAGE_*)
+    let settings: StorageSettings = defaultStorageSettings
+    if (location !== undefined) {
+      const problem = locationProblem(location)
+      if (problem !== undefined) return yield* Effect.fail({ _tag: "UsageError", message: `--table ${location}: ${problem}` })
+    }
     if (location === undefined) {
       if (options.environment === undefined || options.topic === undefined) {
         return yield* Effect.fail({ _tag: "UsageError", message: "optimize needs --table <path>, or --environment and --topic" })
@@ -41,12 +49,14 @@ export const runOptimize = (options: OptimizeCommandOptions) =>
       })
       location = job.table.location
       name = job.table.name
+      settings = yield* jobStorageSettings(job)
     }
-    const storage = localStorage(NodePath.resolve(location), name)
+    if (isLocalLocation(location)) location = NodePath.resolve(location)
+    const storage = yield* openStorage(location, name ?? location, settings)
     if ((yield* storage.list("_delta_log")).length === 0) {
       return yield* Effect.fail({
         _tag: "UsageError",
-        message: `no Delta table at ${NodePath.resolve(location)} (no _delta_log); check --table or the environment's delta.warehouse`
+        message: `no Delta table at ${location} (no _delta_log); check --table or the environment's delta.warehouse`
       })
     }
     const result = yield* optimize(storage, {
@@ -66,7 +76,7 @@ export const runOptimize = (options: OptimizeCommandOptions) =>
         : `${result.filesRemoved} file(s), ${result.bytesRemoved} bytes, became ${result.filesAdded} file(s), ${result.bytesAdded} bytes, at version ${result.version} (${result.rows} rows)`
     )
     return result
-  })
+  }))
 
 const Positive = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
 

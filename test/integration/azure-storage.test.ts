@@ -18,6 +18,7 @@ import { Effect, Option, Redacted, Result } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as FilesystemSink from "../../layers/delta-sink/filesystem.ts"
 import { type AzureStorageOptions, makeAzureStorage, parseAzureUrl } from "../../layers/storage/azure.ts"
+import { makeResolver } from "../../layers/storage/index.ts"
 import type { DeltaStorage } from "../../src/delta/storage.ts"
 import { allTypesBatch, allTypesCanonical, allTypesSchema, type DeltaRead, python, sortBy } from "../delta/support.ts"
 import { closedPort } from "../support/closed-port.ts"
@@ -316,4 +317,27 @@ describe("Azure DeltaStorage on Azurite", () => {
         expect(error.message).not.toContain(form)
       }
     }))
+  it.live("by location: a storage.azure key wins over AZURE_STORAGE_KEY; without one the AZURE_STORAGE_* variables are used", () =>
+    Effect.gen(function*() {
+      const saved = { key: process.env["AZURE_STORAGE_KEY"], endpoint: process.env["AZURE_STORAGE_ENDPOINT"] }
+      yield* Effect.addFinalizer(() => Effect.sync(() => {
+        for (const [name, value] of [["AZURE_STORAGE_KEY", saved.key], ["AZURE_STORAGE_ENDPOINT", saved.endpoint]] as const) {
+          if (value === undefined) delete process.env[name]
+          else process.env[name] = value
+        }
+      }))
+      const url = `az://${container}/by-location-${randomUUID().slice(0, 8)}`
+      const wrongKey = Buffer.from("not the account key, but base64").toString("base64")
+      process.env["AZURE_STORAGE_ENDPOINT"] = env.endpoint
+      process.env["AZURE_STORAGE_KEY"] = wrongKey
+      const configured = yield* makeResolver({ s3: {}, azure: { accountKey: Redacted.make(env.key) } })
+      yield* configured(url, "t", "table")
+      const fromEnvWrong = yield* makeResolver()
+      const error = yield* Effect.flip(fromEnvWrong(url, "t", "table"))
+      expect(error.reason).not.toContain(wrongKey)
+      process.env["AZURE_STORAGE_KEY"] = env.key
+      const fromEnv = yield* makeResolver()
+      const storage = yield* fromEnv(url, "t", "table")
+      assert.isTrue(yield* storage.putIfAbsent("x", bytes("x")))
+    }).pipe(Effect.scoped))
 })
