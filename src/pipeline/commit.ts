@@ -40,6 +40,8 @@ export interface CommitterOptions {
   readonly totals: RunTotals
   /** Records not yet committed over all partitions, for the commit line. */
   readonly lag: () => number
+  /** The same per partition. */
+  readonly partitionLag: () => ReadonlyMap<number, number>
 }
 
 /** Commits the sealed batches in order; returns once the last batch of an available-now run is committed. */
@@ -68,7 +70,11 @@ export const runCommitter = (options: CommitterOptions) =>
           bytes,
           lag: options.lag(),
           latencyMs: Date.now() - began,
-          deadLetters: outcome.deadLetterRows
+          deadLetters: outcome.deadLetterRows,
+          partitions: batch.partitions.filter((p) => p.until > p.from),
+          partitionLag: options.partitionLag(),
+          startedAt: batch.startedAt,
+          durationMs: { decode: Math.round(batch.decodeMs), ...outcome.durationMs }
         })
       }
       yield* options.slots.release(1)
@@ -88,6 +94,11 @@ export interface CommittedPositions {
 export interface BatchOutcome {
   readonly commit: CommitResult | undefined
   readonly deadLetterRows: number
+  /**
+   * Milliseconds by stage, named as Spark's progress names them: `write` the appends to the tables (data files
+   * and Delta commits, which DeltaSink does in one call), `commit` the plan and the commit mark in the checkpoint.
+   */
+  readonly durationMs?: { readonly write: number; readonly commit: number }
 }
 
 /** Commits `batch`; updates `committed` when it lands. */
@@ -97,6 +108,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
     if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    const began = performance.now()
     // A partition the table has no txn for is planned, and gets a txn, at its position even if it did not move:
     // a position resolved from startingOffsets ("latest") is then durable, and a restart does not resolve it
     // again past records that arrived in between.
@@ -107,6 +119,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
       ranges: recorded.map(({ partition, from, until }) => ({ partition, from, until })),
       plannedAt: Date.now()
     })
+    const planned = performance.now()
 
     const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed)
     if (batch.schema === undefined) {
@@ -131,9 +144,11 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
       }))
     )
+    const written = performance.now()
     for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
-    return { commit, deadLetterRows } satisfies BatchOutcome
+    const durationMs = { write: Math.round(written - planned), commit: Math.round(planned - began + performance.now() - written) }
+    return { commit, deadLetterRows, durationMs } satisfies BatchOutcome
   })
 
 /**

@@ -45,6 +45,9 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
     const target = decoder.targets?.get(batch.partition) ?? Number.MAX_SAFE_INTEGER
     const records = event.records
     batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
+    if (records.length > 0) micro.fillingSince ??= Date.now()
+    // the decode time is taken per fetch (never per record); a wait for the seal is not decoding
+    let since = performance.now()
     // look up every schema id of the fetch before any record is applied
     const ids = new Set<number>()
     let lastId = -1
@@ -68,8 +71,11 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
       while (deadLettersFull || micro.rows >= job.stream.maxBatchRecords) {
         // the batch is full: hand it to the committer and wait for the seal before decoding the rest
         deadLettersFull = false
+        micro.decodeMs += performance.now() - since
         yield* gate.full
         yield* gate.await
+        since = performance.now()
+        micro.fillingSince ??= Date.now()
       }
       const frame = codec.frame(record.value)
       let problem: { readonly schemaId: number | undefined; readonly reason: string } | undefined
@@ -111,6 +117,7 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
     }
     batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
     if (batch.until >= target) batch.done = true
+    micro.decodeMs += performance.now() - since
   })
 
 /** Applies an offset out of range: data loss, fatal under `failOnDataLoss`, else counted and skipped over. */
@@ -125,6 +132,7 @@ export const applyOutOfRange = (decoder: Decoder, batch: PartitionBatch, event: 
       })
     }
     const lostOffsets = Math.max(0, event.earliest - event.requested)
+    decoder.batch.fillingSince ??= Date.now()
     batch.lostOffsets += lostOffsets
     batch.until = Math.max(batch.until, event.earliest)
     yield* decoder.reporter.dataLoss({

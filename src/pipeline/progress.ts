@@ -117,6 +117,16 @@ export const committedLag = (
   return lag
 }
 
+/** `committedLag` per partition. */
+export const committedLagByPartition = (
+  partitions: Iterable<{ readonly partition: number; readonly highWatermark: number; readonly from: number }>,
+  committed: ReadonlyMap<number, number>
+): Map<number, number> => {
+  const lag = new Map<number, number>()
+  for (const p of partitions) lag.set(p.partition, Math.max(0, p.highWatermark - (committed.get(p.partition) ?? p.from)))
+  return lag
+}
+
 const megabytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 
 const describePositions = (event: StartEvent): string =>

@@ -21,7 +21,7 @@ import { applyEvent, type Decoder } from "./decode.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import type { BadRecordError, DataLossError } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
-import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
+import { committedLag, committedLagByPartition, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 import { makeRouter } from "./route.ts"
 import { type RunState, startSession } from "./start.ts"
@@ -147,7 +147,16 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const slots = yield* Semaphore.make(1 + sealedAhead)
     const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
     yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
-    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, lag: () => committedLag(batch.partitions(), committed.table) })
+    const committer = runCommitter({
+      job,
+      reporter,
+      sealed,
+      slots,
+      committed,
+      totals,
+      lag: () => committedLag(batch.partitions(), committed.table),
+      partitionLag: () => committedLagByPartition(batch.partitions(), committed.table)
+    })
 
     // the first actor, router or sealer failure ends the session; the committer ends it when drained
     const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
