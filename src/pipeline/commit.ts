@@ -15,7 +15,7 @@ import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaS
 import type { SealedBatch, SealedForCommit, SealedPartition } from "./micro-batch.ts"
 import { appIdOf } from "./positions.ts"
 import type { ProgressReporter } from "./progress.ts"
-import { retryTransient } from "./retry.ts"
+import { retryTransient, type RetryListener } from "./retry.ts"
 
 /** What a run did, over all its sessions; only the committer (and a session's start, for data loss) adds to it. */
 export class RunTotals {
@@ -53,7 +53,7 @@ export const runCommitter = (options: CommitterOptions) =>
       totals.skipped += batch.skipped
       totals.lostOffsets += batch.lostOffsets
       if (batch.partitions.some((p) => p.until > p.from)) {
-        const outcome = yield* commitBatch(job, batch, options.committed)
+        const outcome = yield* commitBatch(job, batch, options.committed, reporter)
         if (outcome.commit !== undefined) {
           totals.batches++
           totals.lastVersion = outcome.commit.version
@@ -101,8 +101,8 @@ export interface BatchOutcome {
   readonly durationMs?: { readonly write: number; readonly commit: number }
 }
 
-/** Commits `batch`; updates `committed` when it lands. */
-export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions) =>
+/** Commits `batch`; updates `committed` when it lands; tells `reporter` of each retry. */
+export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions, reporter: RetryListener) =>
   Effect.gen(function*() {
     const checkpoint = yield* CheckpointStore
     const sink = yield* DeltaSink
@@ -121,7 +121,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     })
     const planned = performance.now()
 
-    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed)
+    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed, reporter)
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
@@ -142,7 +142,8 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
           expected: committed.table.get(p.partition)
         })),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      }))
+      })),
+      reporter
     )
     const written = performance.now()
     for (const p of recorded) committed.table.set(p.partition, p.until)
@@ -156,7 +157,13 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
  * also writes the versions moved back when the batch has no dead letter, so the next run does not filter new
  * dead letters by the old topic's offsets. Returns the rows written.
  */
-const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyArray<SealedPartition>, committed: CommittedPositions) =>
+const commitDeadLetters = (
+  job: JobConfig,
+  batch: SealedBatch,
+  moved: ReadonlyArray<SealedPartition>,
+  committed: CommittedPositions,
+  reporter: RetryListener
+) =>
   Effect.gen(function*() {
     const sink = yield* DeltaSink
     const rewound = committed.deadLetterRewound
@@ -185,7 +192,8 @@ const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyAr
         partitionBy: [],
         txns: txns.map(({ txn }) => txn),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      }))
+      })),
+      reporter
     )
     for (const { partition, txn } of txns) {
       committed.deadLetterTable.set(partition, txn.version)

@@ -86,7 +86,7 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
-    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState)).pipe(
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState), reporter).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
     return yield* summarize(stoppedBy)

@@ -3,9 +3,11 @@
  * persist, the retry budget is per outage, batch ids are not reused, an interrupt is not held up by the commit's
  * retries, and the reported lag counts every uncommitted record.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber } from "effect"
-import { type CommittedEvent, type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
+import { PrometheusMetrics } from "effect/observability"
+import { makeMetrics } from "../../src/pipeline/metrics.ts"
+import { combineReporters, type CommittedEvent, type ProgressReporter, type RetryEvent, silentReporter } from "../../src/pipeline/progress.ts"
 import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { sorted, testJob, World } from "../support/memory-pipeline.ts"
@@ -116,6 +118,36 @@ describe("batch ids", () => {
       const ids = world.delta.tables.get(orders)!.commits.map((commit) => Number(commit.operationParameters["batchId"]))
       assert.deepStrictEqual(ids, ids.map((_, i) => i))
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+})
+
+describe("retries by cause", () => {
+  it.live("a transient commit failure and a source blip reach the reporter and kafka_delta_retries_total with their causes", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      let appendFailed = false
+      world.beforeAppend = Effect.suspend(() =>
+        appendFailed ? Effect.void : (appendFailed = true,
+          Effect.fail(new DeltaStorageError({ table: "test.raw.orders", path: "/mem/orders/_delta_log", reason: "simulated EAGAIN", transient: true })))
+      )
+      let sourceFailed = false
+      world.beforeEvent = Effect.suspend(() => (sourceFailed ? Effect.void : (sourceFailed = true, Effect.fail(unavailable))))
+      const retries: Array<RetryEvent> = []
+      const job = { ...testJob(), kafkaTopic: `unit.retries.${Math.random().toString(36).slice(2, 8)}` }
+      const metrics = makeMetrics(job)
+      const recording: ProgressReporter = { ...silentReporter, retrying: (event) => Effect.sync(() => void retries.push(event)) }
+      yield* world.run(testJob(), { reporter: combineReporters(recording, metrics.reporter) })
+      assert.deepStrictEqual(retries.map(({ what, cause, attempt }) => ({ what, cause, attempt })), [
+        { what: "stream session", cause: "KafkaUnavailableError", attempt: 1 },
+        { what: "commit of batch 0", cause: "DeltaStorageError", attempt: 1 }
+      ])
+      assert.deepStrictEqual(world.offsetsIn(orders).length, 10)
+      const text = yield* PrometheusMetrics.format()
+      const line = (cause: string) =>
+        text.split("\n").find((l) => l.startsWith("kafka_delta_retries_total{") && l.includes(job.kafkaTopic) && l.includes(`cause="${cause}"`))
+      expect(line("KafkaUnavailableError")).toMatch(/ 1$/)
+      expect(line("DeltaStorageError")).toMatch(/ 1$/)
     }))
 })
 
