@@ -71,6 +71,7 @@ export const runCommitter = (options: CommitterOptions) =>
           lag: options.lag(),
           latencyMs: Date.now() - began,
           deadLetters: outcome.deadLetterRows,
+          conflicts: outcome.conflicts,
           partitions: batch.partitions.filter((p) => p.until > p.from),
           partitionLag: options.partitionLag(),
           startedAt: batch.startedAt,
@@ -94,6 +95,8 @@ export interface CommittedPositions {
 export interface BatchOutcome {
   readonly commit: CommitResult | undefined
   readonly deadLetterRows: number
+  /** Races lost to other writers by the batch's Delta commits (table and dead-letter table), retried past. */
+  readonly conflicts: number
   /**
    * Milliseconds by stage, named as Spark's progress names them: `write` the appends to the tables (data files
    * and Delta commits, which DeltaSink does in one call), `commit` the plan and the commit mark in the checkpoint.
@@ -107,7 +110,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     const checkpoint = yield* CheckpointStore
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
-    if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    if (moved.length === 0) return { commit: undefined, deadLetterRows: 0, conflicts: 0 } satisfies BatchOutcome
     const began = performance.now()
     // A partition the table has no txn for is planned, and gets a txn, at its position even if it did not move:
     // a position resolved from startingOffsets ("latest") is then durable, and a restart does not resolve it
@@ -121,12 +124,13 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     })
     const planned = performance.now()
 
-    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed, reporter)
+    const deadLetters = yield* commitDeadLetters(job, batch, moved, committed, reporter)
+    const deadLetterRows = deadLetters.rows
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
       )
-      return { commit: undefined, deadLetterRows } satisfies BatchOutcome
+      return { commit: undefined, deadLetterRows, conflicts: deadLetters.conflicts } satisfies BatchOutcome
     }
     const commit = yield* retryTransient(
       `commit of batch ${batch.batchId}`,
@@ -149,7 +153,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
     for (const p of recorded) committed.table.set(p.partition, p.until)
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     const durationMs = { write: Math.round(written - planned), commit: Math.round(planned - began + performance.now() - written) }
-    return { commit, deadLetterRows, durationMs } satisfies BatchOutcome
+    return { commit, deadLetterRows, conflicts: deadLetters.conflicts + commit.conflicts, durationMs } satisfies BatchOutcome
   })
 
 /**
@@ -167,7 +171,8 @@ const commitDeadLetters = (
   Effect.gen(function*() {
     const sink = yield* DeltaSink
     const rewound = committed.deadLetterRewound
-    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return 0
+    const none = { rows: 0, conflicts: 0 }
+    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return none
     const since = new Map([...committed.deadLetterTable, ...rewound])
     const built = batch.deadLetters?.build(since)
     const txns: Array<{ readonly partition: number; readonly txn: TxnUpdate }> = []
@@ -179,10 +184,10 @@ const commitDeadLetters = (
       }
     }
     const rewinding = txns.some(({ partition }) => rewound.has(partition))
-    if (txns.length === 0 || (built === undefined && !rewinding)) return 0
+    if (txns.length === 0 || (built === undefined && !rewinding)) return none
     const schema = built?.table.schema ?? Option.getOrUndefined(yield* sink.schema(job.deadLetterTable))
-    if (schema === undefined) return 0
-    yield* retryTransient(
+    if (schema === undefined) return none
+    const result = yield* retryTransient(
       `dead-letter commit of batch ${batch.batchId}`,
       job.stream.retry,
       Effect.uninterruptible(sink.append({
@@ -199,5 +204,5 @@ const commitDeadLetters = (
       committed.deadLetterTable.set(partition, txn.version)
       rewound.delete(partition)
     }
-    return built?.rows ?? 0
+    return { rows: built?.rows ?? 0, conflicts: result.conflicts }
   })

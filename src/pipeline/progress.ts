@@ -29,6 +29,8 @@ export interface CommittedEvent {
   readonly lag: number
   readonly latencyMs: number
   readonly deadLetters: number
+  /** Delta commit races lost to other writers and retried past, by the batch's commits (table and dead letters). */
+  readonly conflicts?: number | undefined
   /** Per partition of the batch: its range, its rows and bytes, the high watermark last seen (when the stream gives them). */
   readonly partitions?: ReadonlyArray<CommittedPartition> | undefined
   /** Per partition of the topic: records between the high watermark and the committed position (when given). */

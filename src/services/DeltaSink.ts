@@ -59,6 +59,8 @@ export interface CommitResult {
   /** Bytes of Parquet written. */
   readonly bytes: number
   readonly schemaChanged: boolean
+  /** Versions other writers took first, which the commit retried past (each a lost race). */
+  readonly conflicts: number
 }
 
 /** The batch schema does not fit the table schema. Fatal: names the columns and why. */

@@ -32,7 +32,8 @@ describe("metrics", () => {
       yield* reporter.start({ job, positions: new Map([[0, 5]]), origins: new Map(), targets: undefined })
       yield* reporter.committed(event({
         partitions: [{ partition: 0, from: 5, until: 35, rows: 30, bytes: 3000, highWatermark: 47 }],
-        partitionLag: new Map([[0, 12], [1, 0]])
+        partitionLag: new Map([[0, 12], [1, 0]]),
+        conflicts: 2
       }))
       yield* reporter.badRecord({ topic: job.kafkaTopic, partition: 0, offset: 9, reason: "bad", action: "skipped" })
       yield* reporter.retrying!({ what: "commit of batch 4", cause: "CommitConflict", attempt: 1 })
@@ -52,7 +53,7 @@ describe("metrics", () => {
       expect(line("kafka_delta_dead_letters_total")).toMatch(/ 1$/)
       expect(line("kafka_delta_skipped_records_total", `partition="0"`)).toMatch(/ 1$/)
       expect(line("kafka_delta_retries_total", `cause="CommitConflict"`)).toMatch(/ 1$/)
-      expect(line("kafka_delta_commit_conflicts_total")).toMatch(/ 1$/)
+      expect(line("kafka_delta_commit_conflicts_total")).toMatch(/ 2$/)
       expect(line("kafka_delta_commit_latency_seconds_count")).toMatch(/ 1$/)
       expect(line("kafka_delta_batch_records_sum")).toMatch(/ 30$/)
       expect(line("kafka_delta_seconds_since_last_commit")).toBeDefined()
