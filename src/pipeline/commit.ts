@@ -14,6 +14,7 @@ import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
 import type { SealedBatch, SealedForCommit, SealedPartition } from "./micro-batch.ts"
 import { appIdOf } from "./positions.ts"
+import type { Rewind } from "./errors.ts"
 import type { ProgressReporter } from "./progress.ts"
 import { retryTransient, type RetryListener } from "./retry.ts"
 
@@ -89,6 +90,8 @@ export interface CommittedPositions {
   readonly deadLetterTable: Map<number, number>
   /** Partitions whose dead-letter version a topic reset left beyond the end: dead letters from here on are new. */
   readonly deadLetterRewound: Map<number, number>
+  /** The run's truncated partitions (see `Rewind`): a commit from the rewound position on ends the rewind. */
+  readonly rewound: Map<number, Rewind>
 }
 
 /** The outcome of committing a batch. */
@@ -150,7 +153,12 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
       reporter
     )
     const written = performance.now()
-    for (const p of recorded) committed.table.set(p.partition, p.until)
+    for (const p of recorded) {
+      committed.table.set(p.partition, p.until)
+      const rewind = committed.rewound.get(p.partition)
+      // a batch sealed before the truncation (from above the log's end) leaves the rewind to the next session
+      if (rewind !== undefined && p.from <= rewind.to) committed.rewound.delete(p.partition)
+    }
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     const durationMs = { write: Math.round(written - planned), commit: Math.round(planned - began + performance.now() - written) }
     return { commit, deadLetterRows, conflicts: deadLetters.conflicts + commit.conflicts, durationMs } satisfies BatchOutcome

@@ -10,6 +10,7 @@ import type { JobConfig } from "../services/Config.ts"
 import { type DeltaReadError, DeltaSink } from "../services/DeltaSink.ts"
 import type { CheckpointState, PartitionRange } from "../services/CheckpointStore.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
+import type { Rewind } from "./errors.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
 export const appIdOf = (streamId: string, partition: number): string => `${streamId}-p${partition}`
@@ -170,6 +171,8 @@ export const planStart = (input: {
    * session retry, or the records that arrived in between are skipped.
    */
   readonly resolved?: ReadonlyMap<number, number>
+  /** Partitions whose log was truncated below our position during the run (reported then): they resume at its end. */
+  readonly rewound?: ReadonlyMap<number, Rewind>
 }): StartPlan => {
   const committed = new Map<number, number>()
   for (const [appId, version] of input.txnVersions) {
@@ -203,6 +206,11 @@ export const planStart = (input: {
       continue
     }
     origins.set(range.partition, "table")
+    const rewind = input.rewound?.get(range.partition)
+    if (rewind !== undefined && known > rewind.to && known <= rewind.from && rewind.to >= range.earliest) {
+      positions.set(range.partition, rewind.to)
+      continue
+    }
     if (known < range.earliest || known > range.latest) {
       lost.push({
         partition: range.partition,

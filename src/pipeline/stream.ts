@@ -19,7 +19,7 @@ import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
 import { applyEvent, type Decoder } from "./decode.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
-import type { BadRecordError, DataLossError } from "./errors.ts"
+import type { BadRecordError, DataLossError, LogTruncated } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
 import { committedLag, committedLagByPartition, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
@@ -66,6 +66,7 @@ type SessionFailure =
   | SchemaNotFoundError
   | RegistryError
   | SchemaMismatchError
+  | LogTruncated
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
@@ -86,7 +87,17 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
-    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState), reporter).pipe(
+    // a truncated log (tolerated) ends a session so that the next one reads the partition from the log's end
+    type Session = ReturnType<typeof session>
+    const sessions: Effect.Effect<"drained", Exclude<Effect.Error<Session>, LogTruncated>, Effect.Services<Session>> =
+      session(job, options, reporter, totals, runState).pipe(
+        Effect.catchTag("LogTruncated", (truncated) =>
+          Effect.suspend(() => {
+            totals.lostOffsets += truncated.lostOffsets
+            return sessions
+          }))
+      )
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, sessions, reporter).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
     return yield* summarize(stoppedBy)
@@ -128,7 +139,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
 
     const sealer = yield* makeSealer
     const fibers = yield* FiberSet.make<void, SessionFailure>()
-    const decoder: Decoder = { job, codec, schemas, batch, schema, gate: sealer.gate, reporter, targets }
+    const decoder: Decoder = { job, codec, schemas, batch, schema, gate: sealer.gate, reporter, targets, rewound: run.rewound ?? new Map() }
     const router = makeRouter({
       fibers,
       batch,
