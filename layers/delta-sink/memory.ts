@@ -146,6 +146,8 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
       return { version, rows: request.data.reduce((n, segment) => n + segment.numRows, 0), files: request.data.length, bytes: 0, schemaChanged, conflicts: 0 }
     })
   return DeltaSink.of({
+    version: (table) =>
+      Effect.sync(() => Option.map(Option.fromNullishOr(delta.tables.get(table.location)), (t) => t.commits.length - 1)),
     schema: (table) => Effect.sync(() => Option.map(Option.fromNullishOr(delta.tables.get(table.location)), (t) => t.schema)),
     txnVersions: (table, prefix) =>
       Effect.sync(() =>

@@ -13,7 +13,7 @@ import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource, type PartitionOffsets } from "../services/KafkaSource.ts"
 import type { CommittedPositions } from "./commit.ts"
 import { DataLossError, type Rewind } from "./errors.ts"
-import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
+import { appIdPrefixOf, deadLetterPositions, landedPlan, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
 import type { StartPlan } from "./positions.ts"
 import type { ProgressReporter } from "./progress.ts"
 
@@ -52,6 +52,13 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
 
     const state = yield* checkpoint.read
     const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    // a crash between the Delta commit and the commit mark: the batch is in the table, so it is marked done (at the
+    // table's version now, which holds its txns) before the next batch is planned
+    const landed = landedPlan(state, job.streamId, tableTxns)
+    const version = landed === undefined ? Option.none() : yield* sink.version(job.table)
+    if (landed !== undefined && Option.isSome(version)) {
+      yield* checkpoint.commit({ batchId: landed.batchId, deltaVersion: version.value, committedAt: Date.now() })
+    }
     const adopted = yield* streamIdentity(job)
     const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
     const tableSchema = yield* sink.schema(job.table)

@@ -130,6 +130,8 @@ export type DeltaAppendError = DeltaReadError | SchemaMismatchError | Concurrent
 
 /** Writes and inspects Delta tables. */
 export class DeltaSink extends Context.Service<DeltaSink, {
+  /** The table's latest version, or none when the table does not exist yet. */
+  readonly version: (table: TableRef) => Effect.Effect<Option.Option<number>, DeltaReadError>
   /** The table's schema, or none when the table does not exist yet. */
   readonly schema: (table: TableRef) => Effect.Effect<Option.Option<Arrow.Schema>, DeltaReadError>
   /** The latest txn version of every appId starting with `appIdPrefix`. */

@@ -3,7 +3,7 @@
  * create, the commit retries at the next version, and the committed event (and so the conflicts counter) says so.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { makeWith } from "../../layers/delta-sink/filesystem.ts"
 import { commitPath } from "../../src/delta/actions.ts"
@@ -48,6 +48,8 @@ describe("commit conflicts", () => {
       )
       assert.isTrue(raced)
       assert.deepStrictEqual(events.map((e) => [e.batchId, e.version, e.conflicts]), [[0, 0, 0], [1, 2, 1]])
+      // the table's version as the protocol sink tells it (the start marks a landed batch done at it)
+      assert.deepStrictEqual(yield* sink.version(job.table), Option.some(2))
       const text = yield* PrometheusMetrics.format()
       const line = text.split("\n").find((l) => l.startsWith("kafka_delta_commit_conflicts_total{") && l.includes(metricsJob.kafkaTopic))
       expect(line).toMatch(/ 1$/)

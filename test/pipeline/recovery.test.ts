@@ -4,7 +4,11 @@
  * retries, and the reported lag counts every uncommitted record.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
+import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
+import { avroCodec } from "../../src/pipeline/avro-codec.ts"
+import { runStream } from "../../src/pipeline/stream.ts"
+import { CheckpointStore } from "../../src/services/CheckpointStore.ts"
 import { PrometheusMetrics } from "effect/observability"
 import { makeMetrics } from "../../src/pipeline/metrics.ts"
 import { combineReporters, type CommittedEvent, type ProgressReporter, type RetryEvent, silentReporter } from "../../src/pipeline/progress.ts"
@@ -118,6 +122,30 @@ describe("batch ids", () => {
       const ids = world.delta.tables.get(orders)!.commits.map((commit) => Number(commit.operationParameters["batchId"]))
       assert.deepStrictEqual(ids, ids.map((_, i) => i))
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  it.live("after such a crash the next run writes the committed batch's mark before it plans the next batch", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(900)
+      world.delta.crashAt = "after-commit"
+      world.delta.crashOnAppend = 2
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(world.run(testJob()))))
+      world.checkpoint.held = false
+      assert.strictEqual(Option.getOrUndefined(world.checkpoint.lastPlan)?.batchId, 1)
+      assert.strictEqual(Option.getOrUndefined(world.checkpoint.lastCommit)?.batchId, 0)
+      const steps: Array<string> = []
+      const store = CheckpointMemory.make(world.checkpoint)
+      const recording = CheckpointStore.of({
+        ...store,
+        plan: (plan) => Effect.andThen(Effect.sync(() => void steps.push(`plan ${plan.batchId}`)), store.plan(plan)),
+        commit: (commit) =>
+          Effect.andThen(Effect.sync(() => void steps.push(`mark ${commit.batchId} at version ${commit.deltaVersion}`)), store.commit(commit))
+      })
+      yield* runStream({ codec: avroCodec }).pipe(
+        Effect.provide(Layer.merge(world.layers(testJob()), Layer.succeed(CheckpointStore, recording)))
+      )
+      assert.deepStrictEqual(steps.slice(0, 3), ["mark 1 at version 1", "plan 2", "mark 2 at version 2"])
     }))
 })
 
