@@ -86,7 +86,8 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
       } else {
         const writer = schemas.get(frame.schemaId)
         if (writer === undefined || "unknownId" in writer) {
-          problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
+          const reason = writer?.reason ?? unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}`
+          problem = { schemaId: frame.schemaId, reason }
         } else {
           const mismatch = schema.admit(writer)
           if (mismatch !== undefined) return yield* mismatch
