@@ -173,6 +173,7 @@ export const makeWith = (
       return snapshot
     })
     return DeltaSink.of({
+      version: (table) => current(table).pipe(Effect.map((s) => Option.fromUndefinedOr(s?.version))),
       schema: (table) => current(table).pipe(Effect.map((s) => Option.map(Option.fromUndefinedOr(s), tableArrowSchema))),
       txnVersions: (table, prefix) =>
         current(table).pipe(Effect.map((snapshot) => {

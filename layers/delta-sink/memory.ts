@@ -143,9 +143,11 @@ export const make = (delta: MemoryDelta): DeltaSink["Service"] => {
       for (const txn of request.txns) table.txns.set(txn.appId, txn.version)
       delta.tables.set(location, table)
       yield* crashIf("after-commit")
-      return { version, rows: request.data.reduce((n, segment) => n + segment.numRows, 0), files: request.data.length, bytes: 0, schemaChanged }
+      return { version, rows: request.data.reduce((n, segment) => n + segment.numRows, 0), files: request.data.length, bytes: 0, schemaChanged, conflicts: 0 }
     })
   return DeltaSink.of({
+    version: (table) =>
+      Effect.sync(() => Option.map(Option.fromNullishOr(delta.tables.get(table.location)), (t) => t.commits.length - 1)),
     schema: (table) => Effect.sync(() => Option.map(Option.fromNullishOr(delta.tables.get(table.location)), (t) => t.schema)),
     txnVersions: (table, prefix) =>
       Effect.sync(() =>

@@ -10,7 +10,9 @@ reports, never from arithmetic. Rows are keyed by (topic, partition, offset), so
 Records whose "kind" is not "good" are expected in the dead-letter table (when --dead-letter is given) and never
 in the table. --lost TOPIC/P:FROM-UNTIL says offsets FROM..UNTIL-1 were deleted before the stream read them
 (retention): expected in neither table. --upto-txn expects only the records below each partition's txn version
-(a run stopped part-way: what it committed must be exactly the prefix it claims).
+(a run stopped part-way: what it committed must be exactly the prefix it claims). A table that does not exist
+yet (a run killed before its first commit) holds no rows and no txn versions: right only when no record is
+expected in it, as under --upto-txn; otherwise the check fails with exit status 2.
 
 Prints one JSON document: rows, expected, duplicates, missing, unexpected (with samples), the table's data files,
 the txn version of each `<environment>_<topic>-p<partition>` appId against the next offset after the last produced
@@ -23,6 +25,7 @@ import os
 import sys
 
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 
 def positions(path):
@@ -82,18 +85,24 @@ def main():
                 continue
             produced.append((r.get("kind", "good"), pos))
 
-    found, dt = positions(a.table)
+    try:
+        found, dt = positions(a.table)
+    except TableNotFoundError:  # no commit yet: no rows, no txn versions (allowed below only if nothing is expected)
+        found, dt = [], None
     txn = {}
     for key in sorted(next_offset):
         topic, part = key.rsplit("/", 1)
-        txn[key] = dt.transaction_version(f"{a.environment}_{topic}-p{part}")
+        txn[key] = None if dt is None else dt.transaction_version(f"{a.environment}_{topic}-p{part}")
     if a.upto_txn:
         produced = [(k, pos) for k, pos in produced if pos[2] < (txn.get(f"{pos[0]}/{pos[1]}") or 0)]
     good = {pos for kind, pos in produced if kind == "good"}
     bad = {pos for kind, pos in produced if kind != "good"}
+    if dt is None and good:
+        print(f"table {a.table} does not exist, but {len(good)} records are expected in it", file=sys.stderr)
+        sys.exit(2)
     out = compare(found, good)
-    out["version"] = dt.version()
-    out["files"] = sorted(uri.rsplit("/", 1)[-1] for uri in dt.file_uris())
+    out["version"] = None if dt is None else dt.version()
+    out["files"] = [] if dt is None else sorted(uri.rsplit("/", 1)[-1] for uri in dt.file_uris())
     out["txn"] = txn
     out["expectedTxn"] = dict(sorted(next_offset.items()))
     out["txnOk"] = out["txn"] == out["expectedTxn"]

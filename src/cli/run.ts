@@ -70,7 +70,7 @@ export const observedRun = (observing: Observing, layersOf: typeof liveLayers) =
     const run = Effect.gen(function*() {
       samplePositions = yield* positionsSampler(job, metrics)
       health.setProbe(yield* kafkaProbe(job))
-      if (observing.progress === "json") reporters.push(yield* withPartitionRanges(job, printProgress))
+      if (observing.progress === "json") reporters.push(printProgress)
       return yield* runStream({ codec: yield* codecForJob(avroCodec), reporter: combineReporters(...reporters) })
     }).pipe(
       Effect.provide(layersOf(job)),
@@ -93,34 +93,6 @@ const tablePositions = (job: JobConfig) =>
       if (partition !== undefined) positions.set(partition, version)
     }
     return positions
-  })
-
-/**
- * Hands `reporter` committed events with their per-partition ranges: when the stream does not give them, they are
- * the table's positions before and after the commit (read once per commit, so only for `--progress json`).
- */
-const withPartitionRanges = (job: JobConfig, reporter: ProgressReporter) =>
-  Effect.gen(function*() {
-    const context = yield* Effect.context<DeltaSink>()
-    let before = new Map<number, number>()
-    return {
-      ...reporter,
-      start: (event) =>
-        Effect.andThen(Effect.sync(() => {
-          before = new Map(event.positions)
-        }), reporter.start(event)),
-      committed: (event) =>
-        Effect.gen(function*() {
-          if (event.partitions !== undefined) return yield* reporter.committed(event)
-          const after = yield* tablePositions(job).pipe(Effect.provideContext(context), Effect.orElseSucceed(() => before))
-          const partitions = [...after].sort(([a], [b]) => a - b).flatMap(([partition, until]) => {
-            const from = before.get(partition) ?? until
-            return until === from ? [] : [{ partition, from, until }]
-          })
-          before = new Map([...before, ...after])
-          return yield* reporter.committed({ ...event, partitions })
-        })
-    } satisfies ProgressReporter
   })
 
 /** Readiness's question to the broker: are the topic's offsets answered within two seconds? */

@@ -75,7 +75,8 @@ const checkWinners = (
 
 /**
  * Commits the planned actions at the version after `snapshot` (or 0), retrying at later versions after blind
- * appends by others. Returns the committed version, the actions and the snapshot the commit was based on.
+ * appends by others. Returns the committed version, the actions, the snapshot the commit was based on and how
+ * many versions were lost to other writers on the way (`conflicts`).
  */
 export const commitWithRetries = Effect.fnUntraced(function*(
   storage: DeltaStorage,
@@ -86,6 +87,7 @@ export const commitWithRetries = Effect.fnUntraced(function*(
 ) {
   let base = start
   let actions = yield* plan(base)
+  let conflicts = 0
   const attempt = Effect.gen(function*() {
     const version = base === undefined ? 0 : base.version + 1
     const text = serializeActions(actions.map((action) =>
@@ -106,8 +108,9 @@ export const commitWithRetries = Effect.fnUntraced(function*(
         )
       )
     )
-    if (created) return { version, actions, base }
+    if (created) return { version, actions, base, conflicts }
     // Lost the race: learn what the winners did before deciding.
+    conflicts++
     if (base === undefined) {
       const fresh = yield* readSnapshot(storage)
       if (fresh._tag === "None") return yield* new CommitConflict({ version })

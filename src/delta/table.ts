@@ -167,7 +167,9 @@ const findLanded = (storage: DeltaStorage, snapshot: Snapshot | undefined, reque
         rows: Number(metrics?.["numOutputRows"] ?? 0),
         files: actions.value.filter((action) => "add" in action).length,
         bytes: Number(metrics?.["numOutputBytes"] ?? 0),
-        schemaChanged: version > 0 && actions.value.some((action) => "metaData" in action)
+        schemaChanged: version > 0 && actions.value.some((action) => "metaData" in action),
+        // the earlier attempt's lost races are not known here
+        conflicts: 0
       }
       return { result, snapshot }
     }
@@ -267,7 +269,8 @@ export const appendBatch = Effect.fnUntraced(function*(
     rows: files.rows,
     files: files.adds.length,
     bytes: files.bytes,
-    schemaChanged
+    schemaChanged,
+    conflicts: committed.conflicts
   }
   return { result, snapshot: after }
 })

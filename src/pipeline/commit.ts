@@ -14,8 +14,9 @@ import type { JobConfig } from "../services/Config.ts"
 import { type CommitResult, DeltaSink, type TxnUpdate } from "../services/DeltaSink.ts"
 import type { SealedBatch, SealedForCommit, SealedPartition } from "./micro-batch.ts"
 import { appIdOf } from "./positions.ts"
+import type { Rewind } from "./errors.ts"
 import type { ProgressReporter } from "./progress.ts"
-import { retryTransient } from "./retry.ts"
+import { retryTransient, type RetryListener } from "./retry.ts"
 
 /** What a run did, over all its sessions; only the committer (and a session's start, for data loss) adds to it. */
 export class RunTotals {
@@ -40,6 +41,8 @@ export interface CommitterOptions {
   readonly totals: RunTotals
   /** Records not yet committed over all partitions, for the commit line. */
   readonly lag: () => number
+  /** The same per partition. */
+  readonly partitionLag: () => ReadonlyMap<number, number>
   /** Hears each version of the main table this committer commits (auto-compaction); its offer never waits. */
   readonly versions?: Queue.Enqueue<number> | undefined
 }
@@ -53,7 +56,7 @@ export const runCommitter = (options: CommitterOptions) =>
       totals.skipped += batch.skipped
       totals.lostOffsets += batch.lostOffsets
       if (batch.partitions.some((p) => p.until > p.from)) {
-        const outcome = yield* commitBatch(job, batch, options.committed)
+        const outcome = yield* commitBatch(job, batch, options.committed, reporter)
         if (outcome.commit !== undefined) {
           totals.batches++
           totals.lastVersion = outcome.commit.version
@@ -71,7 +74,12 @@ export const runCommitter = (options: CommitterOptions) =>
           bytes,
           lag: options.lag(),
           latencyMs: Date.now() - began,
-          deadLetters: outcome.deadLetterRows
+          deadLetters: outcome.deadLetterRows,
+          conflicts: outcome.conflicts,
+          partitions: batch.partitions.filter((p) => p.until > p.from),
+          partitionLag: options.partitionLag(),
+          startedAt: batch.startedAt,
+          durationMs: { decode: Math.round(batch.decodeMs), ...outcome.durationMs }
         })
       }
       yield* options.slots.release(1)
@@ -85,21 +93,31 @@ export interface CommittedPositions {
   readonly deadLetterTable: Map<number, number>
   /** Partitions whose dead-letter version a topic reset left beyond the end: dead letters from here on are new. */
   readonly deadLetterRewound: Map<number, number>
+  /** The run's truncated partitions (see `Rewind`): a commit from the rewound position on ends the rewind. */
+  readonly rewound: Map<number, Rewind>
 }
 
 /** The outcome of committing a batch. */
 export interface BatchOutcome {
   readonly commit: CommitResult | undefined
   readonly deadLetterRows: number
+  /** Races lost to other writers by the batch's Delta commits (table and dead-letter table), retried past. */
+  readonly conflicts: number
+  /**
+   * Milliseconds by stage, named as Spark's progress names them: `write` the appends to the tables (data files
+   * and Delta commits, which DeltaSink does in one call), `commit` the plan and the commit mark in the checkpoint.
+   */
+  readonly durationMs?: { readonly write: number; readonly commit: number }
 }
 
-/** Commits `batch`; updates `committed` when it lands. */
-export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions) =>
+/** Commits `batch`; updates `committed` when it lands; tells `reporter` of each retry. */
+export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions, reporter: RetryListener) =>
   Effect.gen(function*() {
     const checkpoint = yield* CheckpointStore
     const sink = yield* DeltaSink
     const moved = batch.partitions.filter((p) => p.until > p.from)
-    if (moved.length === 0) return { commit: undefined, deadLetterRows: 0 } satisfies BatchOutcome
+    if (moved.length === 0) return { commit: undefined, deadLetterRows: 0, conflicts: 0 } satisfies BatchOutcome
+    const began = performance.now()
     // A partition the table has no txn for is planned, and gets a txn, at its position even if it did not move:
     // a position resolved from startingOffsets ("latest") is then durable, and a restart does not resolve it
     // again past records that arrived in between.
@@ -110,13 +128,15 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
       ranges: recorded.map(({ partition, from, until }) => ({ partition, from, until })),
       plannedAt: Date.now()
     })
+    const planned = performance.now()
 
-    const deadLetterRows = yield* commitDeadLetters(job, batch, moved, committed)
+    const deadLetters = yield* commitDeadLetters(job, batch, moved, committed, reporter)
+    const deadLetterRows = deadLetters.rows
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
       )
-      return { commit: undefined, deadLetterRows } satisfies BatchOutcome
+      return { commit: undefined, deadLetterRows, conflicts: deadLetters.conflicts } satisfies BatchOutcome
     }
     const commit = yield* retryTransient(
       `commit of batch ${batch.batchId}`,
@@ -132,11 +152,19 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
           expected: committed.table.get(p.partition)
         })),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      }))
+      })),
+      reporter
     )
-    for (const p of recorded) committed.table.set(p.partition, p.until)
+    const written = performance.now()
+    for (const p of recorded) {
+      committed.table.set(p.partition, p.until)
+      const rewind = committed.rewound.get(p.partition)
+      // a batch sealed before the truncation (from above the log's end) leaves the rewind to the next session
+      if (rewind !== undefined && p.from <= rewind.to) committed.rewound.delete(p.partition)
+    }
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
-    return { commit, deadLetterRows } satisfies BatchOutcome
+    const durationMs = { write: Math.round(written - planned), commit: Math.round(planned - began + performance.now() - written) }
+    return { commit, deadLetterRows, conflicts: deadLetters.conflicts + commit.conflicts, durationMs } satisfies BatchOutcome
   })
 
 /**
@@ -144,11 +172,18 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
  * also writes the versions moved back when the batch has no dead letter, so the next run does not filter new
  * dead letters by the old topic's offsets. Returns the rows written.
  */
-const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyArray<SealedPartition>, committed: CommittedPositions) =>
+const commitDeadLetters = (
+  job: JobConfig,
+  batch: SealedBatch,
+  moved: ReadonlyArray<SealedPartition>,
+  committed: CommittedPositions,
+  reporter: RetryListener
+) =>
   Effect.gen(function*() {
     const sink = yield* DeltaSink
     const rewound = committed.deadLetterRewound
-    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return 0
+    const none = { rows: 0, conflicts: 0 }
+    if (batch.deadLetters === undefined && ![...rewound.keys()].some((partition) => moved.some((p) => p.partition === partition))) return none
     const since = new Map([...committed.deadLetterTable, ...rewound])
     const built = batch.deadLetters?.build(since)
     const txns: Array<{ readonly partition: number; readonly txn: TxnUpdate }> = []
@@ -160,10 +195,10 @@ const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyAr
       }
     }
     const rewinding = txns.some(({ partition }) => rewound.has(partition))
-    if (txns.length === 0 || (built === undefined && !rewinding)) return 0
+    if (txns.length === 0 || (built === undefined && !rewinding)) return none
     const schema = built?.table.schema ?? Option.getOrUndefined(yield* sink.schema(job.deadLetterTable))
-    if (schema === undefined) return 0
-    yield* retryTransient(
+    if (schema === undefined) return none
+    const result = yield* retryTransient(
       `dead-letter commit of batch ${batch.batchId}`,
       job.stream.retry,
       Effect.uninterruptible(sink.append({
@@ -173,11 +208,12 @@ const commitDeadLetters = (job: JobConfig, batch: SealedBatch, moved: ReadonlyAr
         partitionBy: [],
         txns: txns.map(({ txn }) => txn),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      }))
+      })),
+      reporter
     )
     for (const { partition, txn } of txns) {
       committed.deadLetterTable.set(partition, txn.version)
       rewound.delete(partition)
     }
-    return built?.rows ?? 0
+    return { rows: built?.rows ?? 0, conflicts: result.conflicts }
   })

@@ -12,7 +12,7 @@ import type { OffsetOutOfRange, RecordsFetched, SourceEvent } from "../services/
 import { applyBadRecord } from "./bad-records.ts"
 import type { BatchSchema } from "./batch-schema.ts"
 import type { Codec, makeSchemaCache } from "./decoding.ts"
-import { BadRecordError, DataLossError } from "./errors.ts"
+import { BadRecordError, DataLossError, LogTruncated, type Rewind } from "./errors.ts"
 import type { MicroBatch, SealGate } from "./micro-batch.ts"
 import type { PartitionBatch } from "./partition.ts"
 import type { ProgressReporter } from "./progress.ts"
@@ -31,6 +31,8 @@ export interface Decoder {
   readonly reporter: ProgressReporter
   /** Available-now: the offset each partition drains to (undefined for a continuous run). */
   readonly targets: ReadonlyMap<number, number> | undefined
+  /** The run's truncated partitions, where the next session resumes them (owned by the run; the committer clears). */
+  readonly rewound: Map<number, Rewind>
 }
 
 // Invariant at every suspension point (any `yield*`): each partition's `until` is the offset after the last
@@ -45,6 +47,9 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
     const target = decoder.targets?.get(batch.partition) ?? Number.MAX_SAFE_INTEGER
     const records = event.records
     batch.highWatermark = event.highWatermark // before any suspension: a seal mid-fetch reports the lag with it
+    if (records.length > 0) micro.fillingSince ??= Date.now()
+    // the decode time is taken per fetch (never per record); a wait for the seal is not decoding
+    let since = performance.now()
     // look up every schema id of the fetch before any record is applied
     const ids = new Set<number>()
     let lastId = -1
@@ -68,8 +73,11 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
       while (deadLettersFull || micro.rows >= job.stream.maxBatchRecords) {
         // the batch is full: hand it to the committer and wait for the seal before decoding the rest
         deadLettersFull = false
+        micro.decodeMs += performance.now() - since
         yield* gate.full
         yield* gate.await
+        since = performance.now()
+        micro.fillingSince ??= Date.now()
       }
       const frame = codec.frame(record.value)
       let problem: { readonly schemaId: number | undefined; readonly reason: string } | undefined
@@ -78,7 +86,8 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
       } else {
         const writer = schemas.get(frame.schemaId)
         if (writer === undefined || "unknownId" in writer) {
-          problem = { schemaId: frame.schemaId, reason: unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}` }
+          const reason = writer?.reason ?? unknown.get(frame.schemaId) ?? `unknown schema id ${frame.schemaId}`
+          problem = { schemaId: frame.schemaId, reason }
         } else {
           const mismatch = schema.admit(writer)
           if (mismatch !== undefined) return yield* mismatch
@@ -111,11 +120,41 @@ export const applyFetch = (decoder: Decoder, batch: PartitionBatch, event: Recor
     }
     batch.until = Math.min(Math.max(batch.until, event.nextOffset), target)
     if (batch.until >= target) batch.done = true
+    micro.decodeMs += performance.now() - since
   })
 
-/** Applies an offset out of range: data loss, fatal under `failOnDataLoss`, else counted and skipped over. */
+/**
+ * Applies an offset out of range: data loss, fatal under `failOnDataLoss`, else counted and skipped over. A log
+ * truncated below our position (`logEnd`) lost the offsets from its end to our position: the table holds their
+ * old records, and new records will take those offsets. Tolerated, reading resumes at the log's end, so the new
+ * records are read (they are new data, not the ones the table holds); the source keeps its own position, so the
+ * session ends and the next one starts the partition there.
+ */
 export const applyOutOfRange = (decoder: Decoder, batch: PartitionBatch, event: OffsetOutOfRange) =>
   Effect.gen(function*() {
+    if (event.logEnd !== undefined && event.logEnd < event.requested) {
+      const available = `a log that now ends at ${event.logEnd} (truncated)`
+      if (decoder.job.stream.failOnDataLoss) {
+        return yield* new DataLossError({
+          topic: event.topic,
+          partition: event.partition,
+          expected: event.requested,
+          available,
+          logEnd: event.logEnd
+        })
+      }
+      const lostOffsets = event.requested - event.logEnd
+      yield* decoder.reporter.dataLoss({
+        topic: event.topic,
+        partition: event.partition,
+        expected: event.requested,
+        available,
+        resumeAt: event.logEnd,
+        lostOffsets
+      })
+      decoder.rewound.set(event.partition, { from: event.requested, to: event.logEnd })
+      return yield* new LogTruncated({ partition: event.partition, lostOffsets })
+    }
     if (decoder.job.stream.failOnDataLoss) {
       return yield* new DataLossError({
         topic: event.topic,
@@ -125,6 +164,7 @@ export const applyOutOfRange = (decoder: Decoder, batch: PartitionBatch, event: 
       })
     }
     const lostOffsets = Math.max(0, event.earliest - event.requested)
+    decoder.batch.fillingSince ??= Date.now()
     batch.lostOffsets += lostOffsets
     batch.until = Math.max(batch.until, event.earliest)
     yield* decoder.reporter.dataLoss({

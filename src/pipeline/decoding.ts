@@ -7,7 +7,7 @@
  * the session's and by the partitions looking up the same id: 293 warnings for one unreachable registry).
  */
 import type * as Arrow from "apache-arrow"
-import { Effect, Schema } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
 import { SchemaRegistry } from "../services/SchemaRegistry.ts"
 import type { KafkaRecord } from "../services/KafkaSource.ts"
 
@@ -57,27 +57,49 @@ export interface Codec {
 /** The result of looking up a schema id. */
 export type SchemaLookup = WriterSchema | { readonly unknownId: number; readonly reason: string }
 
-/** Writer schemas by id: one registry lookup and one decoder per id for the life of the run. */
-export const makeSchemaCache = (codec: Codec) =>
+/** How long a session takes an id the registry does not know for unknown before it asks again. */
+export const unknownIdTtl = Duration.seconds(30)
+
+/**
+ * Writer schemas by id: one registry lookup and one decoder per id for the life of the session. An id the
+ * registry does not know (after the registry layer's own retries) is taken for unknown for `unknownFor`: every
+ * fetch holding it would otherwise wait for those retries again, while a schema registered since is still found
+ * soon enough (the records meanwhile go to the bad-record policy, as they would have).
+ */
+export const makeSchemaCache = (codec: Codec, unknownFor: Duration.Input = unknownIdTtl) =>
   Effect.gen(function*() {
     const registry = yield* SchemaRegistry
-    const cache = new Map<number, SchemaLookup>()
+    const clock = yield* Clock.Clock
+    const ttl = Duration.toMillis(Duration.fromInputUnsafe(unknownFor))
+    const cache = new Map<number, WriterSchema>()
+    const unknown = new Map<number, { readonly lookup: SchemaLookup; readonly until: number }>()
+    const get = (id: number): SchemaLookup | undefined => {
+      const writer = cache.get(id)
+      if (writer !== undefined) return writer
+      const missing = unknown.get(id)
+      if (missing === undefined) return undefined
+      // the clock is read only for ids not known, never on the per-record path of known ones
+      if (missing.until > clock.currentTimeMillisUnsafe()) return missing.lookup
+      unknown.delete(id)
+      return undefined
+    }
     const lookup = (id: number) =>
       Effect.gen(function*() {
-        const known = cache.get(id)
+        const known = get(id)
         if (known !== undefined) return known
         const found = yield* registry.getById(id).pipe(
           Effect.map((registered) => ({ found: registered.schema }) as const),
           Effect.catchTag("SchemaNotFoundError", (error) => Effect.succeed({ missing: error.message } as const))
         )
         if ("missing" in found) {
-          // not cached: the schema may be registered later, and a retry per unknown id is cheap next to a lost record
-          return { unknownId: id, reason: found.missing } as SchemaLookup
+          const missing: SchemaLookup = { unknownId: id, reason: found.missing }
+          unknown.set(id, { lookup: missing, until: clock.currentTimeMillisUnsafe() + ttl })
+          return missing
         }
         const writer = codec.writerSchema(id, found.found)
         if ("reason" in writer) return yield* new UnsupportedSchemaError({ schemaId: id, reason: writer.reason })
         cache.set(id, writer)
         return writer as SchemaLookup
       })
-    return { lookup, get: (id: number) => cache.get(id) }
+    return { lookup, get }
   })

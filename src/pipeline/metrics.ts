@@ -63,9 +63,6 @@ export const residentMemory = Metric.gauge("kafka_delta_process_resident_memory_
 /** V8 heap in use. */
 export const heapUsed = Metric.gauge("kafka_delta_process_heap_used_bytes", { description: "V8 heap in use" })
 
-/** The error tags that mean a Delta commit met a conflicting one (`CommitConflict` of src/delta/commit.ts). */
-const conflictCauses = new Set(["CommitConflict"])
-
 /** The labels of every series of `job`. */
 export const labelsOf = (job: JobConfig): Record<string, string> => ({ topic: job.kafkaTopic, table: job.table.name })
 
@@ -118,6 +115,7 @@ export const makeMetrics = (job: JobConfig): JobMetrics => {
         yield* Metric.update(labelled(recordsWritten), event.records)
         yield* Metric.update(labelled(bytesWritten), event.bytes)
         yield* Metric.update(labelled(deadLetters), event.deadLetters)
+        if (event.conflicts !== undefined && event.conflicts > 0) yield* Metric.update(labelled(commitConflicts), event.conflicts)
         yield* Metric.update(labelled(lag), event.lag)
         yield* Metric.update(labelled(commitLatency), event.latencyMs / 1000)
         yield* Metric.update(labelled(batchSize), event.records)
@@ -141,11 +139,8 @@ export const makeMetrics = (job: JobConfig): JobMetrics => {
     dataLoss: (event) => Metric.update(labelled(lostOffsets, { partition: String(event.partition) }), event.lostOffsets),
     stopping: Effect.void,
     summary: () => Effect.void,
-    retrying: (event) =>
-      Effect.andThen(
-        Metric.update(labelled(retries, { cause: event.cause }), 1),
-        conflictCauses.has(event.cause) ? Metric.update(labelled(commitConflicts), 1) : Effect.void
-      )
+    // a lost commit race is retried inside the Delta commit, not here: the committed event counts those
+    retrying: (event) => Metric.update(labelled(retries, { cause: event.cause }), 1)
   }
   const samplePositions = (
     positions: ReadonlyMap<number, number>,

@@ -21,6 +21,8 @@ export interface SealedPartition {
   readonly until: number
   readonly rows: number
   readonly bytes: number
+  /** The partition's high watermark as last seen at the seal. */
+  readonly highWatermark: number
 }
 
 /** A batch ready to commit. */
@@ -35,7 +37,10 @@ export interface SealedBatch {
   /** Bad records skipped, and offsets lost to retention, within the batch's ranges. */
   readonly skipped: number
   readonly lostOffsets: number
+  /** When the batch began filling (its first fetch applied, epoch ms); the seal's time when none was. */
   readonly startedAt: number
+  /** Milliseconds the decode stage spent on the batch's fetches (schema lookups included, waits for a seal not). */
+  readonly decodeMs: number
 }
 
 /** The limits and mode of a stream's batches. */
@@ -56,6 +61,10 @@ export interface MicroBatchOptions {
 export class MicroBatch {
   /** Rows decoded into the current batch, all partitions together (dead letters count as rows); reset by the seal. */
   rows = 0
+  /** When the current batch got its first fetch (epoch ms); reset by the seal. */
+  fillingSince: number | undefined = undefined
+  /** Milliseconds spent decoding into the current batch; the decode stage adds to it, the seal resets it. */
+  decodeMs = 0
   private readonly batches = new Map<number, PartitionBatch>()
   private readonly options: MicroBatchOptions
   private nextBatchId: number
@@ -128,13 +137,24 @@ export class MicroBatch {
       const sealed = batch.seal()
       // a partition without a txn is committed at its position even if it did not move (see commitBatch)
       if (sealed.until === sealed.from && sealed.rows === 0 && this.options.recorded.has(batch.partition)) continue
-      sealedPartitions.push({ partition: batch.partition, from: sealed.from, until: sealed.until, rows: sealed.rows, bytes: sealed.bytes })
+      sealedPartitions.push({
+        partition: batch.partition,
+        from: sealed.from,
+        until: sealed.until,
+        rows: sealed.rows,
+        bytes: sealed.bytes,
+        highWatermark: batch.highWatermark
+      })
       segments.push(...sealed.segments)
       deadLetterRows.push(...sealed.deadLetters)
       skipped += sealed.skipped
       lostOffsets += sealed.lostOffsets
     }
     const moved = sealedPartitions.some((p) => p.until > p.from)
+    const startedAt = this.fillingSince ?? Date.now()
+    const decodeMs = this.decodeMs
+    this.fillingSince = undefined
+    this.decodeMs = 0
     return {
       // a batch that moves no offset is never planned or committed, and leaves its id to the next
       batchId: moved ? this.nextBatchId++ : this.nextBatchId,
@@ -144,7 +164,8 @@ export class MicroBatch {
       deadLetters: deadLetterRows.length === 0 ? undefined : buildDeadLetters(this.options.codec, deadLetterRows),
       skipped,
       lostOffsets,
-      startedAt: Date.now()
+      startedAt,
+      decodeMs
     }
   }
 }

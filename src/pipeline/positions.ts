@@ -8,8 +8,9 @@ import { Effect, Schema } from "effect"
 import type { StartingOffsets } from "../config/environment-file.ts"
 import type { JobConfig } from "../services/Config.ts"
 import { type DeltaReadError, DeltaSink } from "../services/DeltaSink.ts"
-import type { CheckpointState, PartitionRange } from "../services/CheckpointStore.ts"
+import type { BatchPlan, CheckpointState, PartitionRange } from "../services/CheckpointStore.ts"
 import type { PartitionOffsets } from "../services/KafkaSource.ts"
+import type { Rewind } from "./errors.ts"
 
 /** The txn appId of a source partition: `<streamId>-p<partition>`. */
 export const appIdOf = (streamId: string, partition: number): string => `${streamId}-p${partition}`
@@ -170,6 +171,8 @@ export const planStart = (input: {
    * session retry, or the records that arrived in between are skipped.
    */
   readonly resolved?: ReadonlyMap<number, number>
+  /** Partitions whose log was truncated below our position during the run (reported then): they resume at its end. */
+  readonly rewound?: ReadonlyMap<number, Rewind>
 }): StartPlan => {
   const committed = new Map<number, number>()
   for (const [appId, version] of input.txnVersions) {
@@ -203,6 +206,11 @@ export const planStart = (input: {
       continue
     }
     origins.set(range.partition, "table")
+    const rewind = input.rewound?.get(range.partition)
+    if (rewind !== undefined && known > rewind.to && known <= rewind.from && rewind.to >= range.earliest) {
+      positions.set(range.partition, rewind.to)
+      continue
+    }
     if (known < range.earliest || known > range.latest) {
       lost.push({
         partition: range.partition,
@@ -268,8 +276,19 @@ export const nextBatchIdOf = (state: CheckpointState, streamId: string, txnVersi
   if (state.lastPlan._tag === "None") return 0
   const plan = state.lastPlan.value
   if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return plan.batchId + 1
+  return landedPlan(state, streamId, txnVersions) === undefined ? plan.batchId : plan.batchId + 1
+}
+
+/**
+ * The last plan when it has no commit mark but its txns are in the table (a crash between the Delta commit and
+ * the mark): the batch is done, and the start writes its mark.
+ */
+export const landedPlan = (state: CheckpointState, streamId: string, txnVersions: ReadonlyMap<string, number>): BatchPlan | undefined => {
+  if (state.lastPlan._tag === "None") return undefined
+  const plan = state.lastPlan.value
+  if (state.lastCommit._tag === "Some" && state.lastCommit.value.batchId === plan.batchId) return undefined
   const landed = plan.ranges.length > 0 && plan.ranges.every((range) => txnVersions.get(appIdOf(streamId, range.partition)) === range.until)
-  return landed ? plan.batchId + 1 : plan.batchId
+  return landed ? plan : undefined
 }
 
 /**

@@ -29,6 +29,8 @@ export interface CommittedEvent {
   readonly lag: number
   readonly latencyMs: number
   readonly deadLetters: number
+  /** Delta commit races lost to other writers and retried past, by the batch's commits (table and dead letters). */
+  readonly conflicts?: number | undefined
   /** Per partition of the batch: its range, its rows and bytes, the high watermark last seen (when the stream gives them). */
   readonly partitions?: ReadonlyArray<CommittedPartition> | undefined
   /** Per partition of the topic: records between the high watermark and the committed position (when given). */
@@ -114,6 +116,16 @@ export const committedLag = (
 ): number => {
   let lag = 0
   for (const p of partitions) lag += Math.max(0, p.highWatermark - (committed.get(p.partition) ?? p.from))
+  return lag
+}
+
+/** `committedLag` per partition. */
+export const committedLagByPartition = (
+  partitions: Iterable<{ readonly partition: number; readonly highWatermark: number; readonly from: number }>,
+  committed: ReadonlyMap<number, number>
+): Map<number, number> => {
+  const lag = new Map<number, number>()
+  for (const p of partitions) lag.set(p.partition, Math.max(0, p.highWatermark - (committed.get(p.partition) ?? p.from)))
   return lag
 }
 

@@ -6,12 +6,33 @@
 import { Duration, Effect, Schedule } from "effect"
 import type { RetryOptions } from "../services/Config.ts"
 import { isTransient } from "./errors.ts"
+import type { ProgressReporter } from "./progress.ts"
 
-/** Retries `effect` on transient errors per `options`, logging each retry with its cause. */
+/** Who hears of each retry (the reporter's optional `retrying`). */
+export type RetryListener = Pick<ProgressReporter, "retrying">
+
+/** The cause a retry is reported with: the error's tag (its class name, or `unknown`, for an untagged one). */
+export const causeOf = (error: unknown): string => {
+  if (typeof error === "object" && error !== null) {
+    const tag = (error as { readonly _tag?: unknown })._tag
+    if (typeof tag === "string") return tag
+    if (error instanceof Error) return error.name
+  }
+  return "unknown"
+}
+
+const announce = (what: string, attempt: number, error: unknown, listener: RetryListener | undefined) =>
+  Effect.andThen(
+    Effect.logWarning(`${what} failed (attempt ${attempt}), retrying: ${error instanceof Error ? error.message : String(error)}`),
+    listener?.retrying?.({ what, cause: causeOf(error), attempt }) ?? Effect.void
+  )
+
+/** Retries `effect` on transient errors per `options`, logging each retry and telling `listener` its cause. */
 export const retryTransient = <A, E, R>(
   what: string,
   options: RetryOptions,
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, R>,
+  listener?: RetryListener
 ): Effect.Effect<A, E, R> => {
   const maxMillis = Duration.toMillis(options.maxDelay)
   const schedule = Schedule.exponential(options.initialDelay, 2).pipe(
@@ -20,9 +41,7 @@ export const retryTransient = <A, E, R>(
     Schedule.setInputType<E>(),
     Schedule.while(({ input }) => isTransient(input)),
     Schedule.upTo({ times: Math.max(0, options.maxAttempts - 1) }),
-    Schedule.tap(({ input, attempt }) =>
-      Effect.logWarning(`${what} failed (attempt ${attempt}), retrying: ${input instanceof Error ? input.message : String(input)}`)
-    )
+    Schedule.tap(({ input, attempt }) => announce(what, attempt, input, listener))
   )
   return Effect.retry(effect, schedule)
 }
@@ -36,7 +55,8 @@ export const retryPerOutage = <A, E, R>(
   what: string,
   options: RetryOptions,
   progress: () => number,
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, R>,
+  listener?: RetryListener
 ): Effect.Effect<A, E, R> => {
   const initialMillis = Duration.toMillis(options.initialDelay)
   const maxMillis = Duration.toMillis(options.maxDelay)
@@ -48,7 +68,7 @@ export const retryPerOutage = <A, E, R>(
       if (inOutage >= options.maxAttempts) return Effect.fail(error)
       // the same delays as the schedule of retryTransient: exponential, capped, jittered by 0.8-1.2
       const delay = Math.min(initialMillis * 2 ** (inOutage - 1), maxMillis) * (0.8 + Math.random() * 0.4)
-      return Effect.logWarning(`${what} failed (attempt ${inOutage}), retrying: ${error instanceof Error ? error.message : String(error)}`).pipe(
+      return announce(what, inOutage, error, listener).pipe(
         Effect.andThen(Effect.sleep(Duration.millis(delay))),
         Effect.andThen(Effect.suspend(() => attempt(inOutage, now)))
       )

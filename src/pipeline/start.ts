@@ -12,8 +12,8 @@ import type { JobConfig } from "../services/Config.ts"
 import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource, type PartitionOffsets } from "../services/KafkaSource.ts"
 import type { CommittedPositions } from "./commit.ts"
-import { DataLossError } from "./errors.ts"
-import { appIdPrefixOf, deadLetterPositions, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
+import { DataLossError, type Rewind } from "./errors.ts"
+import { appIdPrefixOf, deadLetterPositions, landedPlan, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
 import type { StartPlan } from "./positions.ts"
 import type { ProgressReporter } from "./progress.ts"
 
@@ -23,6 +23,8 @@ export interface RunState {
   targets?: Map<number, number>
   /** Positions resolved from startingOffsets by an earlier session. */
   resolved?: ReadonlyMap<number, number>
+  /** Partitions whose log was truncated below our position, where they resume (see `Rewind`). */
+  rewound?: Map<number, Rewind>
 }
 
 /** Where a session starts. */
@@ -50,6 +52,13 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
 
     const state = yield* checkpoint.read
     const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    // a crash between the Delta commit and the commit mark: the batch is in the table, so it is marked done (at the
+    // table's version now, which holds its txns) before the next batch is planned
+    const landed = landedPlan(state, job.streamId, tableTxns)
+    const version = landed === undefined ? Option.none() : yield* sink.version(job.table)
+    if (landed !== undefined && Option.isSome(version)) {
+      yield* checkpoint.commit({ batchId: landed.batchId, deltaVersion: version.value, committedAt: Date.now() })
+    }
     const adopted = yield* streamIdentity(job)
     const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
     const tableSchema = yield* sink.schema(job.table)
@@ -61,7 +70,8 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
       partitions,
       startingOffsets: job.stream.startingOffsets,
       adopted,
-      resolved: new Map([...plannedStarts(state, job.kafkaTopic, job.streamId, tableTxns), ...(run.resolved ?? [])])
+      resolved: new Map([...plannedStarts(state, job.kafkaTopic, job.streamId, tableTxns), ...(run.resolved ?? [])]),
+      rewound: run.rewound ??= new Map()
     })
     run.resolved = plan.resolved
     let lostOffsets = 0
@@ -73,7 +83,12 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
       yield* reporter.dataLoss({ topic: job.kafkaTopic, ...lost })
     }
     const deadLetters = deadLetterPositions(job.streamId, deadLetterTxns, partitions, plan.positions)
-    const committed: CommittedPositions = { table: new Map(plan.committed), deadLetterTable: deadLetters.table, deadLetterRewound: deadLetters.rewound }
+    const committed: CommittedPositions = {
+      table: new Map(plan.committed),
+      deadLetterTable: deadLetters.table,
+      deadLetterRewound: deadLetters.rewound,
+      rewound: run.rewound
+    }
     const availableNow = job.stream.trigger === "available-now"
     // available-now drains to the offsets seen when the run started, also when a session is retried
     run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))

@@ -20,9 +20,9 @@ import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
 import { applyEvent, type Decoder } from "./decode.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
-import type { BadRecordError, DataLossError } from "./errors.ts"
+import type { BadRecordError, DataLossError, LogTruncated } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
-import { committedLag, type ProgressReporter, silentReporter } from "./progress.ts"
+import { committedLag, committedLagByPartition, type ProgressReporter, silentReporter } from "./progress.ts"
 import { retryPerOutage } from "./retry.ts"
 import { makeRouter } from "./route.ts"
 import { type RunState, startSession } from "./start.ts"
@@ -67,6 +67,7 @@ type SessionFailure =
   | SchemaNotFoundError
   | RegistryError
   | SchemaMismatchError
+  | LogTruncated
 
 /** Runs the job in `Config` until drained (available-now) or interrupted. */
 export const runStream = (options: RunOptions = {}) =>
@@ -87,7 +88,17 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
-    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState)).pipe(
+    // a truncated log (tolerated) ends a session so that the next one reads the partition from the log's end
+    type Session = ReturnType<typeof session>
+    const sessions: Effect.Effect<"drained", Exclude<Effect.Error<Session>, LogTruncated>, Effect.Services<Session>> =
+      session(job, options, reporter, totals, runState).pipe(
+        Effect.catchTag("LogTruncated", (truncated) =>
+          Effect.suspend(() => {
+            totals.lostOffsets += truncated.lostOffsets
+            return sessions
+          }))
+      )
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, sessions, reporter).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
     return yield* summarize(stoppedBy)
@@ -129,7 +140,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
 
     const sealer = yield* makeSealer
     const fibers = yield* FiberSet.make<void, SessionFailure>()
-    const decoder: Decoder = { job, codec, schemas, batch, schema, gate: sealer.gate, reporter, targets }
+    const decoder: Decoder = { job, codec, schemas, batch, schema, gate: sealer.gate, reporter, targets, rewound: run.rewound ?? new Map() }
     const router = makeRouter({
       fibers,
       batch,
@@ -149,7 +160,17 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
     yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
     const versions = yield* startAutoCompact(job)
-    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, versions, lag: () => committedLag(batch.partitions(), committed.table) })
+    const committer = runCommitter({
+      job,
+      reporter,
+      sealed,
+      slots,
+      committed,
+      totals,
+      versions,
+      lag: () => committedLag(batch.partitions(), committed.table),
+      partitionLag: () => committedLagByPartition(batch.partitions(), committed.table)
+    })
 
     // the first actor, router or sealer failure ends the session; the committer ends it when drained
     const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))

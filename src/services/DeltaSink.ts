@@ -60,6 +60,8 @@ export interface CommitResult {
   /** Bytes of Parquet written. */
   readonly bytes: number
   readonly schemaChanged: boolean
+  /** Versions other writers took first, which the commit retried past (each a lost race). */
+  readonly conflicts: number
 }
 
 /** The batch schema does not fit the table schema. Fatal: names the columns and why. */
@@ -129,6 +131,8 @@ export type DeltaAppendError = DeltaReadError | SchemaMismatchError | Concurrent
 
 /** Writes and inspects Delta tables. */
 export class DeltaSink extends Context.Service<DeltaSink, {
+  /** The table's latest version, or none when the table does not exist yet. */
+  readonly version: (table: TableRef) => Effect.Effect<Option.Option<number>, DeltaReadError>
   /** The table's schema, or none when the table does not exist yet. */
   readonly schema: (table: TableRef) => Effect.Effect<Option.Option<Arrow.Schema>, DeltaReadError>
   /** The latest txn version of every appId starting with `appIdPrefix`. */

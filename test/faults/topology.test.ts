@@ -141,6 +141,6 @@ describe("two processes for the same stream", () => {
     }
     const final = await check(s)
     assertExactlyOnce(final)
-    reportCheck(s, final, 0, started, `two topics into one table, ${final.version + 1} table versions`)
+    reportCheck(s, final, 0, started, `two topics into one table, ${(final.version ?? -1) + 1} table versions`)
   })
 })

@@ -11,7 +11,7 @@ import { makeMetrics } from "../../src/pipeline/metrics.ts"
 import { combineReporters, type CommittedEvent, type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
 import { toStreamingQueryProgress } from "../../src/pipeline/streaming-progress.ts"
 import { MemoryKafka } from "../../layers/kafka/memory.ts"
-import { testJob } from "../support/memory-pipeline.ts"
+import { testJob, World } from "../support/memory-pipeline.ts"
 
 const event = (overrides: Partial<CommittedEvent> = {}): CommittedEvent => ({
   batchId: 4,
@@ -32,7 +32,8 @@ describe("metrics", () => {
       yield* reporter.start({ job, positions: new Map([[0, 5]]), origins: new Map(), targets: undefined })
       yield* reporter.committed(event({
         partitions: [{ partition: 0, from: 5, until: 35, rows: 30, bytes: 3000, highWatermark: 47 }],
-        partitionLag: new Map([[0, 12], [1, 0]])
+        partitionLag: new Map([[0, 12], [1, 0]]),
+        conflicts: 2
       }))
       yield* reporter.badRecord({ topic: job.kafkaTopic, partition: 0, offset: 9, reason: "bad", action: "skipped" })
       yield* reporter.retrying!({ what: "commit of batch 4", cause: "CommitConflict", attempt: 1 })
@@ -52,7 +53,7 @@ describe("metrics", () => {
       expect(line("kafka_delta_dead_letters_total")).toMatch(/ 1$/)
       expect(line("kafka_delta_skipped_records_total", `partition="0"`)).toMatch(/ 1$/)
       expect(line("kafka_delta_retries_total", `cause="CommitConflict"`)).toMatch(/ 1$/)
-      expect(line("kafka_delta_commit_conflicts_total")).toMatch(/ 1$/)
+      expect(line("kafka_delta_commit_conflicts_total")).toMatch(/ 2$/)
       expect(line("kafka_delta_commit_latency_seconds_count")).toMatch(/ 1$/)
       expect(line("kafka_delta_batch_records_sum")).toMatch(/ 30$/)
       expect(line("kafka_delta_seconds_since_last_commit")).toBeDefined()
@@ -127,6 +128,35 @@ describe("StreamingQueryProgress", () => {
       sink: { description: `DeltaSink[${job.table.location}]`, numOutputRows: 30, tableVersion: 7 }
     })
   })
+})
+
+describe("committed events of the stream", () => {
+  it.live("carry each partition's range and high watermark, the lag per partition, when filling began and the stage times", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      world.produce(300)
+      const events: Array<CommittedEvent> = []
+      const reporter: ProgressReporter = { ...silentReporter, committed: (e) => Effect.sync(() => void events.push(e)) }
+      const before = Date.now()
+      yield* world.run(testJob({ maxBatchRecords: 200 }), { reporter })
+      assert.isAtLeast(events.length, 2)
+      const first = events[0]!
+      const partitions = first.partitions ?? []
+      assert.deepStrictEqual(partitions.map((p) => p.partition).sort(), [0, 1])
+      for (const p of partitions) {
+        assert.strictEqual(p.highWatermark, 150)
+        assert.strictEqual(p.rows, p.until - p.from)
+        assert.isAbove(p.bytes ?? 0, 0)
+        assert.strictEqual(first.partitionLag?.get(p.partition), 150 - p.until)
+      }
+      assert.strictEqual(partitions.reduce((n, p) => n + (p.rows ?? 0), 0), first.records)
+      assert.isAtLeast(first.startedAt ?? 0, before)
+      assert.isAtMost(first.startedAt ?? Infinity, Date.now())
+      for (const stage of ["decode", "write", "commit"]) assert.isAtLeast(first.durationMs?.[stage] ?? -1, 0, stage)
+      const last = events[events.length - 1]!
+      assert.deepStrictEqual([...(last.partitionLag ?? [])], [[0, 0], [1, 0]])
+      assert.deepStrictEqual(last.partitions?.map((p) => p.until), [150, 150])
+    }))
 })
 
 describe("combineReporters", () => {

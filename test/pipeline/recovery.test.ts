@@ -3,9 +3,15 @@
  * persist, the retry budget is per outage, batch ids are not reused, an interrupt is not held up by the commit's
  * retries, and the reported lag counts every uncommitted record.
  */
-import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber } from "effect"
-import { type CommittedEvent, type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
+import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
+import { avroCodec } from "../../src/pipeline/avro-codec.ts"
+import { runStream } from "../../src/pipeline/stream.ts"
+import { CheckpointStore } from "../../src/services/CheckpointStore.ts"
+import { PrometheusMetrics } from "effect/observability"
+import { makeMetrics } from "../../src/pipeline/metrics.ts"
+import { combineReporters, type CommittedEvent, type ProgressReporter, type RetryEvent, silentReporter } from "../../src/pipeline/progress.ts"
 import { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { sorted, testJob, World } from "../support/memory-pipeline.ts"
@@ -116,6 +122,60 @@ describe("batch ids", () => {
       const ids = world.delta.tables.get(orders)!.commits.map((commit) => Number(commit.operationParameters["batchId"]))
       assert.deepStrictEqual(ids, ids.map((_, i) => i))
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  it.live("after such a crash the next run writes the committed batch's mark before it plans the next batch", () =>
+    Effect.gen(function*() {
+      const world = new World(3)
+      world.produce(900)
+      world.delta.crashAt = "after-commit"
+      world.delta.crashOnAppend = 2
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(world.run(testJob()))))
+      world.checkpoint.held = false
+      assert.strictEqual(Option.getOrUndefined(world.checkpoint.lastPlan)?.batchId, 1)
+      assert.strictEqual(Option.getOrUndefined(world.checkpoint.lastCommit)?.batchId, 0)
+      const steps: Array<string> = []
+      const store = CheckpointMemory.make(world.checkpoint)
+      const recording = CheckpointStore.of({
+        ...store,
+        plan: (plan) => Effect.andThen(Effect.sync(() => void steps.push(`plan ${plan.batchId}`)), store.plan(plan)),
+        commit: (commit) =>
+          Effect.andThen(Effect.sync(() => void steps.push(`mark ${commit.batchId} at version ${commit.deltaVersion}`)), store.commit(commit))
+      })
+      yield* runStream({ codec: avroCodec }).pipe(
+        Effect.provide(Layer.merge(world.layers(testJob()), Layer.succeed(CheckpointStore, recording)))
+      )
+      assert.deepStrictEqual(steps.slice(0, 3), ["mark 1 at version 1", "plan 2", "mark 2 at version 2"])
+    }))
+})
+
+describe("retries by cause", () => {
+  it.live("a transient commit failure and a source blip reach the reporter and kafka_delta_retries_total with their causes", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      let appendFailed = false
+      world.beforeAppend = Effect.suspend(() =>
+        appendFailed ? Effect.void : (appendFailed = true,
+          Effect.fail(new DeltaStorageError({ table: "test.raw.orders", path: "/mem/orders/_delta_log", reason: "simulated EAGAIN", transient: true })))
+      )
+      let sourceFailed = false
+      world.beforeEvent = Effect.suspend(() => (sourceFailed ? Effect.void : (sourceFailed = true, Effect.fail(unavailable))))
+      const retries: Array<RetryEvent> = []
+      const job = { ...testJob(), kafkaTopic: `unit.retries.${Math.random().toString(36).slice(2, 8)}` }
+      const metrics = makeMetrics(job)
+      const recording: ProgressReporter = { ...silentReporter, retrying: (event) => Effect.sync(() => void retries.push(event)) }
+      yield* world.run(testJob(), { reporter: combineReporters(recording, metrics.reporter) })
+      assert.deepStrictEqual(retries.map(({ what, cause, attempt }) => ({ what, cause, attempt })), [
+        { what: "stream session", cause: "KafkaUnavailableError", attempt: 1 },
+        { what: "commit of batch 0", cause: "DeltaStorageError", attempt: 1 }
+      ])
+      assert.deepStrictEqual(world.offsetsIn(orders).length, 10)
+      const text = yield* PrometheusMetrics.format()
+      const line = (cause: string) =>
+        text.split("\n").find((l) => l.startsWith("kafka_delta_retries_total{") && l.includes(job.kafkaTopic) && l.includes(`cause="${cause}"`))
+      expect(line("KafkaUnavailableError")).toMatch(/ 1$/)
+      expect(line("DeltaStorageError")).toMatch(/ 1$/)
     }))
 })
 

@@ -251,7 +251,8 @@ export interface Check {
   readonly missingSample: ReadonlyArray<[string, number, number]>
   readonly unexpected: number
   readonly unexpectedSample: ReadonlyArray<[string, number, number]>
-  readonly version: number
+  /** The table's version; null when it does not exist yet (allowed only when no row is expected in it). */
+  readonly version: number | null
   readonly txn: Record<string, number | null>
   readonly expectedTxn: Record<string, number>
   readonly txnOk: boolean
