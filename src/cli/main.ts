@@ -81,7 +81,8 @@ const run = Command.make(
   (flags) =>
     runReporting(
       Effect.andThen(
-        Effect.flatMap(Config, (job) => Effect.logInfo(`kafka client: ${job.kafka.client ?? defaultKafkaClient}`)),
+        Effect.flatMap(Config, (job) =>
+          Effect.logInfo(`kafka client: ${job.kafka.client ?? defaultKafkaClient}`).pipe(Effect.annotateLogs({ topic: job.kafkaTopic, table: job.table.name }))),
         observedRun(
         {
           metricsPort: Option.getOrUndefined(flags.metricsPort),

@@ -39,7 +39,13 @@ describe("auto-compaction fiber", () => {
           partitionBy: [],
           txns: [],
           operationParameters: {}
-        }).pipe(Effect.flatMap(({ result }) => Queue.offer(signal, result.version)))
+        }).pipe(
+          Effect.flatMap(({ result }) => Queue.offer(signal, result.version)),
+          // the fiber sees every version here (the signal keeps only the newest), so when it checks is deterministic
+          Effect.andThen(Effect.gen(function*() {
+            for (let i = 0; i < 2000 && (yield* Queue.size(signal)) > 0; i++) yield* Effect.sleep("2 millis")
+          }))
+        )
       for (let n = 0; n < 5; n++) yield* append(n)
       yield* Effect.sleep("300 millis")
       // five versions passed, but only five small files: nothing yet
