@@ -19,6 +19,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
 import { applyEvent, type Decoder } from "./decode.ts"
+import { isGroupMode, makeOffsetMirror, notOwned, runAsMember } from "./group.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import type { BadRecordError, DataLossError } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
@@ -87,7 +88,11 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
-    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, session(job, options, reporter, totals, runState)).pipe(
+    // group mode: a session per assignment of the partitions this member owns (group.ts)
+    const sessions = isGroupMode(job)
+      ? runAsMember(job, (owned) => session(job, options, reporter, totals, runState, owned))
+      : session(job, options, reporter, totals, runState)
+    const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, sessions).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
     return yield* summarize(stoppedBy)
@@ -101,12 +106,12 @@ export const runStream = (options: RunOptions = {}) =>
  * sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed and waiting,
  * one filling).
  */
-const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: RunTotals, run: RunState) =>
+const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: RunTotals, run: RunState, owned?: ReadonlySet<number>) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
     const codec = options.codec ?? avroCodec
     const schemas = yield* makeSchemaCache(codec)
-    const start = yield* startSession(job, reporter, run)
+    const start = yield* startSession(job, reporter, run, owned)
     totals.lostOffsets += start.lostOffsets
     const { committed, targets } = start
 
@@ -136,20 +141,32 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       mailboxSize: options.mailboxSize ?? 1,
       apply: (partitionBatch, event) => applyEvent(decoder, partitionBatch, event),
       // available-now: partitions added after the start are read by the next run
-      accepts: (partition) => targets === undefined || targets.has(partition)
+      accepts: (partition) => (owned === undefined || owned.has(partition)) && (targets === undefined || targets.has(partition))
     })
-    const drain = targets === undefined
-      ? {}
-      : { exclude: new Set([...batch.partitions()].filter((p) => p.done).map((p) => p.partition)), drain: true }
-    const events = source.consume({ topic: job.kafkaTopic, start: start.plan.positions, otherwise: "earliest", ...drain })
-    yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
+    const others = owned === undefined ? [] : notOwned(yield* source.offsets(job.kafkaTopic), owned)
+    const drained = targets === undefined ? [] : [...batch.partitions()].filter((p) => p.done).map((p) => p.partition)
+    const exclude = others.length + drained.length === 0 ? {} : { exclude: new Set([...others, ...drained]) }
+    const events = source.consume({ topic: job.kafkaTopic, start: start.plan.positions, otherwise: "earliest", ...exclude, ...(targets === undefined ? {} : { drain: true }) })
+    // a group member that owns nothing (more members than partitions) reads nothing until the next rebalance
+    if (owned === undefined || owned.size > 0) yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
 
     const sealedAhead = options.sealedAhead ?? 1
     const slots = yield* Semaphore.make(1 + sealedAhead)
     const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
     yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
     const versions = yield* startAutoCompact(job)
-    const committer = runCommitter({ job, reporter, sealed, slots, committed, totals, versions, lag: () => committedLag(batch.partitions(), committed.table) })
+    const mirror = yield* makeOffsetMirror(job)
+    const committer = runCommitter({
+      job,
+      reporter,
+      sealed,
+      slots,
+      committed,
+      totals,
+      versions,
+      committedBatch: mirror.offer,
+      lag: () => committedLag(batch.partitions(), committed.table)
+    })
 
     // the first actor, router or sealer failure ends the session; the committer ends it when drained
     const failure: Effect.Effect<never, SessionFailure> = FiberSet.join(fibers).pipe(Effect.andThen(Effect.never))
