@@ -5,12 +5,15 @@
  * are mirrored to the group in both modes.
  */
 import { assert, describe, it } from "@effect/vitest"
+import avro from "avsc"
 import { Effect, Exit, Fiber, Latch, Layer, Queue, Stream } from "effect"
 import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
 import * as ConfigMemory from "../../layers/config/memory.ts"
 import * as DeltaMemory from "../../layers/delta-sink/memory.ts"
 import * as KafkaMemory from "../../layers/kafka/memory.ts"
 import * as RegistryMemory from "../../layers/schema-registry/memory.ts"
+import { twosComplementFromBigInt } from "../../src/avro/decoder.ts"
+import { demoEvent, demoEventSchema } from "../../src/demo/events.ts"
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { runStream } from "../../src/pipeline/stream.ts"
 import type { JobConfig } from "../../src/services/Config.ts"
@@ -229,5 +232,38 @@ describe("group mode", () => {
       const b = new Member(world)
       yield* Effect.all([a.run(job), b.run(job)], { concurrency: 2 })
       exactlyOnce(world)
+    }))
+
+  it.live("one member's schema evolution (an added nullable column) does not stop the other", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      const job = groupJob()
+      const a = new Member(world)
+      const b = new Member(world)
+      const first = yield* Effect.forkChild(a.run(job))
+      const second = yield* Effect.forkChild(b.run(job))
+      yield* until(() => a.assigned.length === 1 && b.assigned.length === 1)
+      world.produce(40)
+      yield* until(() => world.offsetsIn(orders).length === 40)
+      // partition 1's producer moves to a writer schema with one more nullable field; partition 0's does not
+      const evolved = { ...demoEventSchema, fields: [...demoEventSchema.fields, { name: "channel", type: ["null", "string"], default: null }] }
+      const id = world.registry.register("test.orders-value", JSON.stringify(evolved))
+      const avsc = avro.Type.forSchema(evolved as never)
+      for (let i = 0; i < 20; i++) {
+        const { amountCents, ...event } = demoEvent(7, 1000 + i)
+        const body = avsc.toBuffer({ ...event, channel: "web", amount: twosComplementFromBigInt(amountCents) })
+        const offset = world.kafka.produce(world.topic, 1, { value: Buffer.concat([Buffer.from([0, 0, 0, 0, id]), body]) })
+        world.produced.get(1)!.set(offset, 1000 + i)
+      }
+      yield* until(() => world.offsetsIn(orders).length === 60)
+      // then the other member's partition moves on, with the old writer schema, into the wider table
+      world.produce(40, { partition: 0 })
+      yield* until(() => world.offsetsIn(orders).length === 100)
+      yield* Effect.sleep("20 millis")
+      assert.isUndefined(first.pollUnsafe(), "the member of partition 0 stopped")
+      assert.isUndefined(second.pollUnsafe(), "the member of partition 1 stopped")
+      exactlyOnce(world)
+      yield* Fiber.interrupt(first)
+      yield* Fiber.interrupt(second)
     }))
 })
