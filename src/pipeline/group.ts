@@ -108,6 +108,12 @@ export const runAsMember = <A, E, R>(
     }
   })) as Effect.Effect<A, Exclude<E, ConcurrentStreamError> | KafkaSourceError, R | KafkaSource>
 
+/** The mirror of committed positions into the consumer group (`makeOffsetMirror`). */
+export interface OffsetMirror {
+  /** Queues the positions `batch` committed; never waits. */
+  readonly offer: (batch: SealedBatch) => Effect.Effect<void>
+}
+
 /**
  * Mirrors the positions of committed batches into the job's consumer group, so `kafka-consumer-groups.sh` and
  * autoscalers see the lag: `offer` never waits (a fiber of the scope commits the latest positions of every
@@ -120,25 +126,39 @@ export const makeOffsetMirror = (job: JobConfig) =>
     const group = groupIdOf(job)
     const pending = new Map<number, number>()
     const wake = yield* Queue.sliding<void>(1)
-    const flush = Effect.suspend(() => {
-      const offsets = new Map(pending)
-      pending.clear()
-      if (offsets.size === 0) return Effect.void
-      return source.commitOffsets(group, job.kafkaTopic, offsets).pipe(
-        Effect.catch((error) =>
-          Effect.logWarning(`could not mirror the committed positions to consumer group ${group} (the table holds them; only lag tools miss them): ${error.message}`)
+    let failing = false
+    // a failed mirror keeps its positions (unless newer ones came) and, in the loop, is tried again a second later:
+    // a member between two generations is refused until it joins again, and the last positions must still land
+    const flush = (again: boolean) =>
+      Effect.suspend(() => {
+        const offsets = new Map(pending)
+        pending.clear()
+        if (offsets.size === 0) return Effect.void
+        return source.commitOffsets(group, job.kafkaTopic, offsets).pipe(
+          Effect.andThen(Effect.suspend(() => {
+            if (!failing) return Effect.void
+            failing = false
+            return Effect.logInfo(`mirroring the committed positions to consumer group ${group} works again`)
+          })),
+          Effect.catch((error) => {
+            for (const [partition, offset] of offsets) if (!pending.has(partition)) pending.set(partition, offset)
+            const warn = failing
+              ? Effect.void
+              : Effect.logWarning(`could not mirror the committed positions to consumer group ${group} (the table holds them; only lag tools miss them), trying again: ${error.message}`)
+            failing = true
+            return again ? Effect.andThen(warn, Effect.andThen(Effect.sleep("1 second"), Queue.offer(wake, undefined))) : warn
+          })
         )
-      )
-    })
+      })
     // the positions of the last batches are mirrored at the end too (after the fiber below is interrupted), bounded
-    yield* Effect.addFinalizer(() => flush.pipe(Effect.timeoutOption("5 seconds"), Effect.ignore))
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Queue.take(wake), flush)))
-    return {
-      /** Queues the positions `batch` committed. */
-      offer: (batch: SealedBatch) =>
+    yield* Effect.addFinalizer(() => flush(false).pipe(Effect.timeoutOption("5 seconds"), Effect.ignore))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Queue.take(wake), flush(true))))
+    const mirror: OffsetMirror = {
+      offer: (batch) =>
         Effect.suspend(() => {
           for (const p of batch.partitions) pending.set(p.partition, p.until)
-          return Queue.offer(wake, undefined)
+          return Effect.asVoid(Queue.offer(wake, undefined))
         })
     }
+    return mirror
   })

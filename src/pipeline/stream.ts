@@ -19,7 +19,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
 import { applyEvent, type Decoder } from "./decode.ts"
-import { isGroupMode, makeOffsetMirror, notOwned, runAsMember } from "./group.ts"
+import { isGroupMode, makeOffsetMirror, notOwned, type OffsetMirror, runAsMember } from "./group.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import type { BadRecordError, DataLossError } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
@@ -88,10 +88,12 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
+    // the mirror outlives sessions, so positions it could not mirror yet are not lost with a session
+    const mirror = yield* makeOffsetMirror(job)
     // group mode: a session per assignment of the partitions this member owns (group.ts)
     const sessions = isGroupMode(job)
-      ? runAsMember(job, (owned) => session(job, options, reporter, totals, runState, owned))
-      : session(job, options, reporter, totals, runState)
+      ? runAsMember(job, (owned) => session(job, options, reporter, totals, runState, mirror, owned))
+      : session(job, options, reporter, totals, runState, mirror)
     const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, sessions).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
@@ -106,7 +108,15 @@ export const runStream = (options: RunOptions = {}) =>
  * sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed and waiting,
  * one filling).
  */
-const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: RunTotals, run: RunState, owned?: ReadonlySet<number>) =>
+const session = (
+  job: JobConfig,
+  options: RunOptions,
+  reporter: ProgressReporter,
+  totals: RunTotals,
+  run: RunState,
+  mirror: OffsetMirror,
+  owned?: ReadonlySet<number>
+) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
     const codec = options.codec ?? avroCodec
@@ -155,7 +165,6 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
     const sealed = yield* Queue.bounded<SealedForCommit>(Math.max(1, sealedAhead))
     yield* FiberSet.run(fibers, sealer.run(batch, job.stream.maxBatchInterval, slots, sealed))
     const versions = yield* startAutoCompact(job)
-    const mirror = yield* makeOffsetMirror(job)
     const committer = runCommitter({
       job,
       reporter,

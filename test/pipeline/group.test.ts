@@ -18,7 +18,7 @@ import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { runStream } from "../../src/pipeline/stream.ts"
 import type { JobConfig } from "../../src/services/Config.ts"
 import { DeltaSink } from "../../src/services/DeltaSink.ts"
-import { type GroupAssignment, KafkaSource } from "../../src/services/KafkaSource.ts"
+import { type GroupAssignment, KafkaSource, KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 import { duplicates, sorted, testJob, World } from "../support/memory-pipeline.ts"
 
 const orders = "/mem/orders"
@@ -45,6 +45,8 @@ class Member {
   /** Group events held while the member is paused (`pauseGroup`). */
   private held: Array<GroupAssignment> | undefined
   private deliver: ((event: GroupAssignment) => void) | undefined
+  /** Mirror commits (commitOffsets) still to refuse, as a broker refuses a member between generations. */
+  refuseMirrors = 0
   /** The partitions of the last assignment. */
   assigned: ReadonlyArray<number> = []
   /** Leaves the group as the broker drops a member past its session timeout. */
@@ -73,6 +75,12 @@ class Member {
     const sink = DeltaMemory.make(this.world.delta)
     const source = KafkaSource.of({
       ...base,
+      commitOffsets: (name, topic, offsets) =>
+        Effect.suspend(() =>
+          this.refuseMirrors > 0
+            ? (this.refuseMirrors--, Effect.fail(new KafkaUnavailableError({ brokers: "in-memory", reason: "The coordinator is not aware of this member" })))
+            : base.commitOffsets(name, topic, offsets)
+        ),
       consume: (request) =>
         base.consume(request).pipe(Stream.tap((event) => Effect.sync(() => {
           if (event._tag === "RecordsFetched" && event.records.length > 0) this.read.add(event.partition)
@@ -265,5 +273,20 @@ describe("group mode", () => {
       exactlyOnce(world)
       yield* Fiber.interrupt(first)
       yield* Fiber.interrupt(second)
+    }))
+
+  it.live("a refused mirror is tried again until it lands, even when no later commit comes", () =>
+    Effect.gen(function*() {
+      const world = new World(2)
+      const member = new Member(world)
+      member.refuseMirrors = 2
+      const fiber = yield* Effect.forkChild(member.run(testJob({ trigger: "continuous", scaleOut: "group" })))
+      yield* until(() => member.assigned.length === 2)
+      world.produce(100)
+      yield* until(() => world.offsetsIn(orders).length === 100)
+      yield* until(() => world.kafka.committedOffsets(group, world.topic).size === 2)
+      assert.deepStrictEqual([...world.kafka.committedOffsets(group, world.topic)].sort(), [[0, 50], [1, 50]])
+      assert.strictEqual(member.refuseMirrors, 0)
+      yield* Fiber.interrupt(fiber)
     }))
 })
