@@ -35,3 +35,35 @@ export const makeCommitOffsets = (
         catch: (error) => fail(error, topic)
       })
   })
+
+/** A member's own commit of offsets, within its group generation. */
+type MemberCommit = (offsets: ReadonlyMap<number, number>) => Promise<void>
+
+/**
+ * The members of groups this source has joined (`joinGroup`), by group and topic: while this process is a member,
+ * its offsets are committed through that member, within the group's generation, since the broker refuses an
+ * OffsetCommit from outside the generation (the admin's) while the group has members.
+ */
+export const makeMemberCommits = () => {
+  const members = new Map<string, MemberCommit>()
+  const key = (group: string, topic: string) => `${group}\u0000${topic}`
+  return {
+    /** Routes commits of `group`/`topic` through `commit` until the returned function is called. */
+    register: (group: string, topic: string, commit: MemberCommit): () => void => {
+      members.set(key(group, topic), commit)
+      return () => {
+        if (members.get(key(group, topic)) === commit) members.delete(key(group, topic))
+      }
+    },
+    /** `outside` for groups this process is not a member of; the member's own commit for the others. */
+    route: (outside: CommitOffsets, fail: (error: unknown, topic?: string) => KafkaSourceError): CommitOffsets => (group, topic, offsets) => {
+      const member = members.get(key(group, topic))
+      return member === undefined
+        ? outside(group, topic, offsets)
+        : Effect.tryPromise({ try: () => member(offsets), catch: (error) => fail(error, topic) })
+    }
+  }
+}
+
+/** The registry of `makeMemberCommits`. */
+export type MemberCommits = ReturnType<typeof makeMemberCommits>

@@ -7,11 +7,14 @@
 import { Cause, Effect, Queue, Stream } from "effect"
 import type { Kafka } from "kafkajs"
 import type { GroupAssignment, KafkaSourceError } from "../../src/services/KafkaSource.ts"
+import type { MemberCommits } from "./group-offsets.ts"
 
 /** What membership needs from the layer. */
 export interface GroupContext {
   readonly kafka: Kafka
   readonly fail: (error: unknown, topic?: string) => KafkaSourceError
+  /** Where the member registers to commit the group's offsets while it is one. */
+  readonly members?: MemberCommits | undefined
 }
 
 /** Group timing: how soon the others notice a member that joined or died. */
@@ -77,9 +80,16 @@ export const groupStream = (
             await consumer.disconnect().catch(() => undefined)
             throw error
           }
-          return consumer
+          const unregister = context.members?.register(group, topic, (offsets) =>
+            consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic, partition, offset: String(offset) })))
+          )
+          return { consumer, unregister }
         },
         catch: (error) => context.fail(error, topic)
       }),
-      (consumer) => Effect.promise(() => consumer.disconnect().catch(() => undefined))
+      ({ consumer, unregister }) =>
+        Effect.promise(() => {
+          unregister?.()
+          return consumer.disconnect().catch(() => undefined)
+        })
     ), { bufferSize: 64 })

@@ -23,7 +23,7 @@ import {
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
-import { makeCommitOffsets } from "./group-offsets.ts"
+import { makeCommitOffsets, makeMemberCommits } from "./group-offsets.ts"
 import { groupStream } from "./kafkajs-group.ts"
 
 // kafkajs ships gzip only: snappy, lz4 and zstd batches would fail as "not implemented"
@@ -280,12 +280,13 @@ export const make = Effect.fnUntraced(function*(
       ? {}
       : { sasl: { mechanism: options.saslMechanism ?? "PLAIN", username: options.username ?? "", password: secret } })
   }, fail)
+  const members = makeMemberCommits()
 
   return KafkaSource.of({
     offsets,
     offsetsForTimestamp,
-    commitOffsets,
-    joinGroup: (group, topic) => groupStream({ kafka, fail }, group, topic),
+    commitOffsets: members.route(commitOffsets, fail),
+    joinGroup: (group, topic) => groupStream({ kafka, fail, members }, group, topic),
     consume: (request) => consumeStream(context, request)
   })
 })

@@ -7,6 +7,7 @@
 import { Consumer, type ConsumerOptions } from "@platformatic/kafka"
 import { Cause, Effect, Queue, Stream } from "effect"
 import type { GroupAssignment, KafkaSourceError } from "../../src/services/KafkaSource.ts"
+import type { MemberCommits } from "./group-offsets.ts"
 
 const sorted = (partitions: ReadonlyArray<number>): ReadonlyArray<number> => [...partitions].sort((a, b) => a - b)
 
@@ -15,7 +16,8 @@ export const groupStream = (
   baseOptions: Omit<ConsumerOptions<Buffer, Buffer, Buffer, Buffer>, "groupId">,
   fail: (error: unknown, topic?: string) => KafkaSourceError,
   group: string,
-  topic: string
+  topic: string,
+  members?: MemberCommits
 ): Stream.Stream<GroupAssignment, KafkaSourceError> =>
   Stream.callback<GroupAssignment, KafkaSourceError>((queue) =>
     Effect.acquireRelease(
@@ -41,9 +43,16 @@ export const groupStream = (
             await consumer.close(true).catch(() => undefined)
             throw error
           }
-          return consumer
+          const unregister = members?.register(group, topic, (offsets) =>
+            consumer.commit({ offsets: [...offsets].map(([partition, offset]) => ({ topic, partition, offset: BigInt(offset), leaderEpoch: -1 })) })
+          )
+          return { consumer, unregister }
         },
         catch: (error) => fail(error, topic)
       }),
-      (consumer) => Effect.promise(() => consumer.close().catch(() => undefined))
+      ({ consumer, unregister }) =>
+        Effect.promise(() => {
+          unregister?.()
+          return consumer.close().catch(() => undefined)
+        })
     ), { bufferSize: 64 })

@@ -18,7 +18,7 @@ import {
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
 import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
-import { makeCommitOffsets } from "./group-offsets.ts"
+import { makeCommitOffsets, makeMemberCommits } from "./group-offsets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
 import { groupStream } from "./platformatic-group.ts"
 
@@ -227,12 +227,13 @@ export const make = Effect.fnUntraced(function*(
     maxWaitMillis: (drain) => millis(options.maxWaitTime, drain ? "100 millis" : "500 millis")
   }
   const commitOffsets = yield* makeCommitOffsets(baseOptions, fail)
+  const members = makeMemberCommits()
 
   return KafkaSource.of({
     offsets,
     offsetsForTimestamp,
-    commitOffsets,
-    joinGroup: (group, topic) => groupStream(baseOptions, fail, group, topic),
+    commitOffsets: members.route(commitOffsets, fail),
+    joinGroup: (group, topic) => groupStream(baseOptions, fail, group, topic, members),
     consume: (request) => fetchStream({ ...context, fail: (error) => fail(error, request.topic) }, request)
   })
 })

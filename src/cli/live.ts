@@ -6,6 +6,7 @@
  * wiring as the command line: `liveLayers(job)` for a job built in code.
  */
 import { Effect, Layer } from "effect"
+import * as CheckpointStoreMemory from "../../layers/checkpoint-store/memory.ts"
 import * as CheckpointStoreByLocation from "../../layers/checkpoint-store/object-store.ts"
 import * as ConfigFile from "../../layers/config/environment-file.ts"
 import * as DeltaSinkByLocation from "../../layers/delta-sink/by-location.ts"
@@ -76,7 +77,9 @@ export const liveLayers = (job: JobConfig) => {
   return Layer.mergeAll(
     kafkaSourceLayer,
     RegistryHttp.layerConfig,
-    CheckpointStoreByLocation.layerConfig,
+    // group mode: the members share no checkpoint directory (one would lock out the others); the table's txn
+    // versions are the positions, re-read at every assignment
+    job.stream.scaleOut === "group" ? CheckpointStoreMemory.layer() : CheckpointStoreByLocation.layerConfig,
     deltaSinkLayer
   ).pipe(Layer.provideMerge(withSecrets))
 }

@@ -20,6 +20,9 @@ export const KafkaClient = Schema.Literals(["kafkajs", "platformatic"])
 export type KafkaClient = typeof KafkaClient.Type
 /** What happens to a record that cannot be decoded. */
 export const OnBadRecord = Schema.Literals(["fail", "skip", "dead-letter"])
+
+/** How a stream's processes share its topic: one process reads every partition, or a consumer group splits them. */
+export const ScaleOut = Schema.Literals(["single", "group"])
 /** What happens to a record that cannot be decoded. */
 export type OnBadRecord = typeof OnBadRecord.Type
 
@@ -159,7 +162,11 @@ export const StreamSection = Schema.Struct({
   /** A stream id whose positions in the table this stream takes over (e.g. after renaming the environment). */
   adoptPositionsFrom: Schema.optionalKey(Schema.NonEmptyString),
   /** Write the topic into a table that already holds another stream's positions of it: a second copy. */
-  allowSecondStream: Schema.optionalKey(Schema.Boolean)
+  allowSecondStream: Schema.optionalKey(Schema.Boolean),
+  /** `group`: several processes share the topic's partitions through the consumer group (default `single`). */
+  scaleOut: Schema.optionalKey(ScaleOut),
+  /** The consumer group's id; absent: `<kafka.groupIdPrefix>-<streamId>`. */
+  groupId: Schema.optionalKey(Schema.NonEmptyString)
 })
 
 /** A TCP port a server listens on. */

@@ -102,7 +102,9 @@ export const resolveJob = (file: EnvironmentFile, options: JobOptions): JobConfi
       },
       gracePeriod: duration(file.stream.gracePeriod ?? "30 seconds"),
       ...(file.stream.adoptPositionsFrom === undefined ? {} : { adoptPositionsFrom: file.stream.adoptPositionsFrom }),
-      ...(file.stream.allowSecondStream === undefined ? {} : { allowSecondStream: file.stream.allowSecondStream })
+      ...(file.stream.allowSecondStream === undefined ? {} : { allowSecondStream: file.stream.allowSecondStream }),
+      scaleOut: file.stream.scaleOut ?? "single",
+      groupId: file.stream.groupId ?? `${file.kafka.groupIdPrefix}-${streamId}`
     },
     ...(file.metrics?.port === undefined ? {} : { metricsPort: file.metrics.port })
   }

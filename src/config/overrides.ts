@@ -46,6 +46,8 @@ export const overridableKeys: Readonly<Record<string, ValueKind>> = {
   "stream.gracePeriod": "string",
   "stream.adoptPositionsFrom": "string",
   "stream.allowSecondStream": "boolean",
+  "stream.scaleOut": "string",
+  "stream.groupId": "string",
   "stream.retry.initialDelay": "string",
   "stream.retry.maxDelay": "string",
   "stream.retry.maxAttempts": "number",

@@ -45,6 +45,8 @@ export interface CommitterOptions {
   readonly partitionLag: () => ReadonlyMap<number, number>
   /** Hears each version of the main table this committer commits (auto-compaction); its offer never waits. */
   readonly versions?: Queue.Enqueue<number> | undefined
+  /** Hears each batch committed to the table (the consumer group's mirror of the positions); never waits. */
+  readonly committedBatch?: ((batch: SealedBatch) => Effect.Effect<void>) | undefined
 }
 
 /** Commits the sealed batches in order; returns once the last batch of an available-now run is committed. */
@@ -61,6 +63,7 @@ export const runCommitter = (options: CommitterOptions) =>
           totals.batches++
           totals.lastVersion = outcome.commit.version
           if (options.versions !== undefined) yield* Queue.offer(options.versions, outcome.commit.version)
+          if (options.committedBatch !== undefined) yield* options.committedBatch(batch)
         }
         const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
         const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)

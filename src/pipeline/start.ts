@@ -13,6 +13,7 @@ import { DeltaSink } from "../services/DeltaSink.ts"
 import { KafkaSource, type PartitionOffsets } from "../services/KafkaSource.ts"
 import type { CommittedPositions } from "./commit.ts"
 import { DataLossError, type Rewind } from "./errors.ts"
+import { ownedTxns } from "./group.ts"
 import { appIdPrefixOf, deadLetterPositions, landedPlan, nextBatchIdOf, plannedStarts, planStart, startRanges, streamIdentity } from "./positions.ts"
 import type { StartPlan } from "./positions.ts"
 import type { ProgressReporter } from "./progress.ts"
@@ -42,8 +43,11 @@ export interface SessionStart {
   readonly lostOffsets: number
 }
 
-/** Reads the positions and plans the start of a session of `job`. */
-export const startSession = (job: JobConfig, reporter: ProgressReporter, run: RunState) =>
+/**
+ * Reads the positions and plans the start of a session of `job`; with `owned` (group mode), of those partitions
+ * only.
+ */
+export const startSession = (job: JobConfig, reporter: ProgressReporter, run: RunState, owned?: ReadonlySet<number>) =>
   Effect.gen(function*() {
     const source = yield* KafkaSource
     const sink = yield* DeltaSink
@@ -51,7 +55,7 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
     const prefix = appIdPrefixOf(job.streamId)
 
     const state = yield* checkpoint.read
-    const tableTxns = yield* sink.txnVersions(job.table, prefix)
+    const tableTxns = ownedTxns(job.streamId, yield* sink.txnVersions(job.table, prefix), owned)
     // a crash between the Delta commit and the commit mark: the batch is in the table, so it is marked done (at the
     // table's version now, which holds its txns) before the next batch is planned
     const landed = landedPlan(state, job.streamId, tableTxns)
@@ -60,9 +64,10 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
       yield* checkpoint.commit({ batchId: landed.batchId, deltaVersion: version.value, committedAt: Date.now() })
     }
     const adopted = yield* streamIdentity(job)
-    const deadLetterTxns = yield* sink.txnVersions(job.deadLetterTable, prefix)
+    const deadLetterTxns = ownedTxns(job.streamId, yield* sink.txnVersions(job.deadLetterTable, prefix), owned)
     const tableSchema = yield* sink.schema(job.table)
-    const partitions = yield* source.offsets(job.kafkaTopic)
+    const topicPartitions = yield* source.offsets(job.kafkaTopic)
+    const partitions = owned === undefined ? topicPartitions : topicPartitions.filter((range) => owned.has(range.partition))
     const plan = planStart({
       streamId: job.streamId,
       topics: [job.kafkaTopic, job.topic],
@@ -91,7 +96,7 @@ export const startSession = (job: JobConfig, reporter: ProgressReporter, run: Ru
     }
     const availableNow = job.stream.trigger === "available-now"
     // available-now drains to the offsets seen when the run started, also when a session is retried
-    run.targets ??= new Map(partitions.map((range) => [range.partition, range.latest]))
+    run.targets ??= new Map(topicPartitions.map((range) => [range.partition, range.latest]))
     const targets = availableNow ? run.targets : undefined
     const nextBatchId = nextBatchIdOf(state, job.streamId, tableTxns)
     const unrecorded = startRanges(plan, state)

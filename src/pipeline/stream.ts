@@ -19,6 +19,7 @@ import { avroCodec } from "./avro-codec.ts"
 import { BatchSchema } from "./batch-schema.ts"
 import { runCommitter, RunTotals } from "./commit.ts"
 import { applyEvent, type Decoder } from "./decode.ts"
+import { isGroupMode, makeOffsetMirror, notOwned, type OffsetMirror, runAsMember } from "./group.ts"
 import { type Codec, makeSchemaCache, type UnsupportedSchemaError } from "./decoding.ts"
 import type { BadRecordError, DataLossError, LogTruncated } from "./errors.ts"
 import { makeSealer, MicroBatch, type SealedForCommit } from "./micro-batch.ts"
@@ -88,16 +89,20 @@ export const runStream = (options: RunOptions = {}) =>
       return Effect.as(reporter.summary(summary), summary)
     }
     // a signal stop is the usual end of a continuous run: it gets its summary too
+    // the mirror outlives sessions, so positions it could not mirror yet are not lost with a session
+    const mirror = yield* makeOffsetMirror(job)
     // a truncated log (tolerated) ends a session so that the next one reads the partition from the log's end
     type Session = ReturnType<typeof session>
-    const sessions: Effect.Effect<"drained", Exclude<Effect.Error<Session>, LogTruncated>, Effect.Services<Session>> =
-      session(job, options, reporter, totals, runState).pipe(
+    const tolerant = (owned?: ReadonlySet<number>): Effect.Effect<"drained", Exclude<Effect.Error<Session>, LogTruncated>, Effect.Services<Session>> =>
+      session(job, options, reporter, totals, runState, mirror, owned).pipe(
         Effect.catchTag("LogTruncated", (truncated) =>
           Effect.suspend(() => {
             totals.lostOffsets += truncated.lostOffsets
-            return sessions
+            return tolerant(owned)
           }))
       )
+    // group mode: a session per assignment of the partitions this member owns (group.ts)
+    const sessions = isGroupMode(job) ? runAsMember(job, (owned) => tolerant(owned)) : tolerant()
     const stoppedBy = yield* retryPerOutage("stream session", job.stream.retry, () => totals.batches, sessions, reporter).pipe(
       Effect.onInterrupt(() => Effect.andThen(reporter.stopping, summarize("interrupted")))
     )
@@ -112,12 +117,20 @@ export const runStream = (options: RunOptions = {}) =>
  * sealed but not yet committed: with 1, at most three batches exist (one committing, one sealed and waiting,
  * one filling).
  */
-const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter, totals: RunTotals, run: RunState) =>
+const session = (
+  job: JobConfig,
+  options: RunOptions,
+  reporter: ProgressReporter,
+  totals: RunTotals,
+  run: RunState,
+  mirror: OffsetMirror,
+  owned?: ReadonlySet<number>
+) =>
   Effect.scoped(Effect.gen(function*() {
     const source = yield* KafkaSource
     const codec = options.codec ?? avroCodec
     const schemas = yield* makeSchemaCache(codec)
-    const start = yield* startSession(job, reporter, run)
+    const start = yield* startSession(job, reporter, run, owned)
     totals.lostOffsets += start.lostOffsets
     const { committed, targets } = start
 
@@ -147,13 +160,14 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       mailboxSize: options.mailboxSize ?? 1,
       apply: (partitionBatch, event) => applyEvent(decoder, partitionBatch, event),
       // available-now: partitions added after the start are read by the next run
-      accepts: (partition) => targets === undefined || targets.has(partition)
+      accepts: (partition) => (owned === undefined || owned.has(partition)) && (targets === undefined || targets.has(partition))
     })
-    const drain = targets === undefined
-      ? {}
-      : { exclude: new Set([...batch.partitions()].filter((p) => p.done).map((p) => p.partition)), drain: true }
-    const events = source.consume({ topic: job.kafkaTopic, start: start.plan.positions, otherwise: "earliest", ...drain })
-    yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
+    const others = owned === undefined ? [] : notOwned(yield* source.offsets(job.kafkaTopic), owned)
+    const drained = targets === undefined ? [] : [...batch.partitions()].filter((p) => p.done).map((p) => p.partition)
+    const exclude = others.length + drained.length === 0 ? {} : { exclude: new Set([...others, ...drained]) }
+    const events = source.consume({ topic: job.kafkaTopic, start: start.plan.positions, otherwise: "earliest", ...exclude, ...(targets === undefined ? {} : { drain: true }) })
+    // a group member that owns nothing (more members than partitions) reads nothing until the next rebalance
+    if (owned === undefined || owned.size > 0) yield* FiberSet.run(fibers, Stream.runForEach(events, router.route))
 
     const sealedAhead = options.sealedAhead ?? 1
     const slots = yield* Semaphore.make(1 + sealedAhead)
@@ -168,6 +182,7 @@ const session = (job: JobConfig, options: RunOptions, reporter: ProgressReporter
       committed,
       totals,
       versions,
+      committedBatch: mirror.offer,
       lag: () => committedLag(batch.partitions(), committed.table),
       partitionLag: () => committedLagByPartition(batch.partitions(), committed.table)
     })

@@ -40,6 +40,10 @@ export interface StreamOptions {
   readonly adoptPositionsFrom?: string | undefined
   /** Start although the table holds another stream's positions of the topic (writes a second copy). */
   readonly allowSecondStream?: boolean | undefined
+  /** `group`: the processes of this stream share the partitions through the consumer group; absent: `single`. */
+  readonly scaleOut?: "single" | "group" | undefined
+  /** The consumer group positions are mirrored to (and, in group mode, partitions assigned by); see `groupIdOf`. */
+  readonly groupId?: string | undefined
 }
 
 /** One stream job, fully resolved. */
@@ -107,3 +111,6 @@ export type ConfigLoadError = UnknownEnvironmentError | ConfigFileError
 
 /** The resolved job configuration. */
 export class Config extends Context.Service<Config, JobConfig>()("kafka-delta/services/Config") {}
+
+/** The stream's consumer group: `stream.groupId`, else `<kafka.groupIdPrefix>-<streamId>`. */
+export const groupIdOf = (job: JobConfig): string => job.stream.groupId ?? `${job.kafka.groupIdPrefix}-${job.streamId}`

@@ -65,6 +65,23 @@ describe("environment files", () => {
       assert.strictEqual(Duration.toMillis(job.stream.maxBatchInterval), 10_000)
     }))
 
+  it.effect("stream.scaleOut defaults to single; the group id is <groupIdPrefix>-<streamId> unless stream.groupId is given", () =>
+    Effect.gen(function*() {
+      const single = yield* load(yield* withFile("UAT.json", validFile))
+      assert.strictEqual(single.stream.scaleOut, "single")
+      assert.strictEqual(single.stream.groupId, "kafka-delta-uat-UAT_Orders.V1")
+      const group = yield* load(yield* withFile("UAT.json", { ...validFile, stream: { ...validFile.stream, scaleOut: "group" } }))
+      assert.strictEqual(group.stream.scaleOut, "group")
+      const named = yield* load(yield* withFile("UAT.json", validFile), "uat", { KAFKA_DELTA_STREAM_GROUPID: "orders-writers", KAFKA_DELTA_STREAM_SCALEOUT: "group" })
+      assert.strictEqual(named.stream.groupId, "orders-writers")
+      assert.strictEqual(named.stream.scaleOut, "group")
+      const error = yield* Effect.flip(load(yield* withFile("uat.json", { ...validFile, stream: { ...validFile.stream, scaleOut: "cluster" } })))
+      assert.strictEqual(error._tag, "ConfigFileError")
+      expect(error.message).toContain("stream.scaleOut")
+      expect(error.message).toContain(`"cluster"`)
+      expect(error.message).toContain(`"group"`)
+    }))
+
   it.effect("an unknown environment lists the available ones", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(make({ environmentsDir: shipped, environment: "staging", topic: "t", trigger: "continuous", env: {} }))

@@ -149,6 +149,25 @@ for (const [name, make] of Object.entries(clients)) {
           yield* Fiber.interrupt(first)
         })), 90_000)
 
+    it.live("commitOffsets while this source is a member of the group commits through the member (the broker refuses outside commits then)", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(2, 5)
+          const group = `kd-it-member-commit-${name}-${randomUUID().slice(0, 8)}`
+          let assigned = false
+          const member = yield* source.joinGroup(group, topic).pipe(
+            Stream.runForEach((event) => Effect.sync(() => { if (event._tag === "Assigned") assigned = true })),
+            Effect.forkChild
+          )
+          for (let i = 0; i < 300 && !assigned; i++) yield* Effect.sleep("100 millis")
+          assert.isTrue(assigned)
+          yield* source.commitOffsets(group, topic, new Map([[0, 3], [1, 5]]))
+          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
+          assert.deepStrictEqual(committed, [[0, 3], [1, 5]])
+          yield* Fiber.interrupt(member)
+        })), 90_000)
+
     it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
       Effect.gen(function*() {
         const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
