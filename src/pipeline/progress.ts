@@ -145,8 +145,9 @@ export const logReporter: ProgressReporter = {
     ),
   committed: (event) =>
     Effect.logInfo(
-      `batch ${event.batchId}${event.version === undefined ? " (no commit)" : ` -> version ${event.version}`}: ${event.records} records, ${megabytes(event.bytes)}, lag ${event.lag}, ${event.latencyMs} ms${event.deadLetters > 0 ? `, ${event.deadLetters} dead letters` : ""}`
+      `batch ${event.batchId}${event.version === undefined ? " (no commit)" : ` -> version ${event.version}`}: ${event.records} records, ${megabytes(event.bytes)}, lag ${event.lag}, ${event.latencyMs} ms${event.deadLetters > 0 ? `, ${event.deadLetters} dead letters` : ""}${(event.conflicts ?? 0) > 0 ? `, ${event.conflicts} commit conflict(s) retried` : ""}`
     ).pipe(Effect.annotateLogs({
+      ...(event.conflicts === undefined ? {} : { conflicts: event.conflicts }),
       batchId: event.batchId,
       ...(event.version === undefined ? {} : { version: event.version }),
       records: event.records,

@@ -48,6 +48,8 @@ export interface StreamingQueryProgress {
     /** The Delta version holding the batch (null when the batch committed nothing). */
     readonly tableVersion: number | null
     readonly deadLetters: number
+    /** Races lost to other writers (members of a group, an optimize) that the commit retried past. */
+    readonly commitConflicts: number
   }
 }
 
@@ -100,7 +102,8 @@ export const toStreamingQueryProgress = (
       description: `DeltaSink[${job.table.location}]`,
       numOutputRows: event.records,
       tableVersion: event.version ?? null,
-      deadLetters: event.deadLetters
+      deadLetters: event.deadLetters,
+      commitConflicts: event.conflicts ?? 0
     }
   }
 }

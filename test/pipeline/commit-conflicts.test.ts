@@ -11,6 +11,7 @@ import { makeMemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
 import { makeMetrics } from "../../src/pipeline/metrics.ts"
 import { combineReporters, type CommittedEvent, type ProgressReporter, silentReporter } from "../../src/pipeline/progress.ts"
 import { runStream } from "../../src/pipeline/stream.ts"
+import { progressReporter, type StreamingQueryProgress } from "../../src/pipeline/streaming-progress.ts"
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { DeltaSink } from "../../src/services/DeltaSink.ts"
 import { testJob, World } from "../support/memory-pipeline.ts"
@@ -43,11 +44,15 @@ describe("commit conflicts", () => {
       const recording: ProgressReporter = { ...silentReporter, committed: (event) => Effect.sync(() => void events.push(event)) }
       const metricsJob = { ...job, kafkaTopic: `unit.conflicts.${Math.random().toString(36).slice(2, 8)}` }
       const metrics = makeMetrics(metricsJob)
-      yield* runStream({ codec: avroCodec, reporter: combineReporters(recording, metrics.reporter) }).pipe(
+      const progress: Array<StreamingQueryProgress> = []
+      const progressing = progressReporter(job, (p) => Effect.sync(() => void progress.push(p)))
+      yield* runStream({ codec: avroCodec, reporter: combineReporters(recording, metrics.reporter, progressing) }).pipe(
         Effect.provide(Layer.merge(world.layers(job), Layer.succeed(DeltaSink, sink)))
       )
       assert.isTrue(raced)
       assert.deepStrictEqual(events.map((e) => [e.batchId, e.version, e.conflicts]), [[0, 0, 0], [1, 2, 1]])
+      // the progress objects (--progress json) say it too
+      assert.deepStrictEqual(progress.map((p) => p.sink.commitConflicts), [0, 1])
       // the table's version as the protocol sink tells it (the start marks a landed batch done at it)
       assert.deepStrictEqual(yield* sink.version(job.table), Option.some(2))
       const text = yield* PrometheusMetrics.format()
