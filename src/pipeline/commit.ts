@@ -58,36 +58,52 @@ export const runCommitter = (options: CommitterOptions) =>
       totals.skipped += batch.skipped
       totals.lostOffsets += batch.lostOffsets
       if (batch.partitions.some((p) => p.until > p.from)) {
-        const outcome = yield* commitBatch(job, batch, options.committed, reporter)
-        if (outcome.commit !== undefined) {
-          totals.batches++
-          totals.lastVersion = outcome.commit.version
-          if (options.versions !== undefined) yield* Queue.offer(options.versions, outcome.commit.version)
-          if (options.committedBatch !== undefined) yield* options.committedBatch(batch)
-        }
-        const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
-        const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
-        totals.records += records
-        totals.bytes += bytes
-        totals.deadLettered += outcome.deadLetterRows
-        yield* reporter.committed({
-          batchId: batch.batchId,
-          version: outcome.commit?.version,
-          records,
-          bytes,
-          lag: options.lag(),
-          latencyMs: Date.now() - began,
-          deadLetters: outcome.deadLetterRows,
-          conflicts: outcome.conflicts,
-          partitions: batch.partitions.filter((p) => p.until > p.from),
-          partitionLag: options.partitionLag(),
-          startedAt: batch.startedAt,
-          durationMs: { decode: Math.round(batch.decodeMs), ...outcome.durationMs }
-        })
+        // a stop (or a rebalance) that interrupts the committer after the Delta commit landed still counts and
+        // reports it: the table holds the batch whatever happens to the session
+        const landing: Landing = {}
+        const outcome = yield* commitBatch(job, batch, options.committed, reporter, landing).pipe(
+          Effect.onInterrupt(() =>
+            landing.commit === undefined
+              ? Effect.void
+              : settle(options, batch, began, { commit: landing.commit, deadLetterRows: landing.deadLetterRows ?? 0, conflicts: landing.commit.conflicts })
+          )
+        )
+        yield* settle(options, batch, began, outcome)
       }
       yield* options.slots.release(1)
       if (done) return "drained" as const
     }
+  })
+
+/** Counts a committed batch in the run's totals, hands it on (auto-compaction, the group's mirror) and reports it. */
+const settle = (options: CommitterOptions, batch: SealedBatch, began: number, outcome: BatchOutcome) =>
+  Effect.gen(function*() {
+    const { reporter, totals } = options
+    if (outcome.commit !== undefined) {
+      totals.batches++
+      totals.lastVersion = outcome.commit.version
+      if (options.versions !== undefined) yield* Queue.offer(options.versions, outcome.commit.version)
+      if (options.committedBatch !== undefined) yield* options.committedBatch(batch)
+    }
+    const records = batch.partitions.reduce((n, p) => n + p.rows, 0)
+    const bytes = batch.partitions.reduce((n, p) => n + p.bytes, 0)
+    totals.records += records
+    totals.bytes += bytes
+    totals.deadLettered += outcome.deadLetterRows
+    yield* reporter.committed({
+      batchId: batch.batchId,
+      version: outcome.commit?.version,
+      records,
+      bytes,
+      lag: options.lag(),
+      latencyMs: Date.now() - began,
+      deadLetters: outcome.deadLetterRows,
+      conflicts: outcome.conflicts,
+      partitions: batch.partitions.filter((p) => p.until > p.from),
+      partitionLag: options.partitionLag(),
+      startedAt: batch.startedAt,
+      durationMs: { decode: Math.round(batch.decodeMs), ...outcome.durationMs }
+    })
   })
 
 /** Positions the tables hold, updated by each commit. */
@@ -98,6 +114,12 @@ export interface CommittedPositions {
   readonly deadLetterRewound: Map<number, number>
   /** The run's truncated partitions (see `Rewind`): a commit from the rewound position on ends the rewind. */
   readonly rewound: Map<number, Rewind>
+}
+
+/** What of a batch's commit has landed so far (read when the commit is interrupted after the Delta commit). */
+interface Landing {
+  commit?: CommitResult
+  deadLetterRows?: number
 }
 
 /** The outcome of committing a batch. */
@@ -114,7 +136,13 @@ export interface BatchOutcome {
 }
 
 /** Commits `batch`; updates `committed` when it lands; tells `reporter` of each retry. */
-export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: CommittedPositions, reporter: RetryListener) =>
+export const commitBatch = (
+  job: JobConfig,
+  batch: SealedBatch,
+  committed: CommittedPositions,
+  reporter: RetryListener,
+  landing: Landing = {}
+) =>
   Effect.gen(function*() {
     const checkpoint = yield* CheckpointStore
     const sink = yield* DeltaSink
@@ -135,6 +163,7 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
 
     const deadLetters = yield* commitDeadLetters(job, batch, moved, committed, reporter)
     const deadLetterRows = deadLetters.rows
+    landing.deadLetterRows = deadLetterRows
     if (batch.schema === undefined) {
       yield* Effect.logWarning(
         `batch ${batch.batchId} has no rows and table ${job.table.name} does not exist yet: its offsets are not recorded and will be read again next run`
@@ -155,16 +184,21 @@ export const commitBatch = (job: JobConfig, batch: SealedBatch, committed: Commi
           expected: committed.table.get(p.partition)
         })),
         operationParameters: { streamId: job.streamId, batchId: String(batch.batchId), outputMode: "Append" }
-      })),
+      }).pipe(Effect.tap((result) =>
+        // in the same uninterruptible step as the append: once the commit has landed, the positions say so
+        Effect.sync(() => {
+          landing.commit = result
+          for (const p of recorded) {
+            committed.table.set(p.partition, p.until)
+            const rewind = committed.rewound.get(p.partition)
+            // a batch sealed before the truncation (from above the log's end) leaves the rewind to the next session
+            if (rewind !== undefined && p.from <= rewind.to) committed.rewound.delete(p.partition)
+          }
+        })
+      ))),
       reporter
     )
     const written = performance.now()
-    for (const p of recorded) {
-      committed.table.set(p.partition, p.until)
-      const rewind = committed.rewound.get(p.partition)
-      // a batch sealed before the truncation (from above the log's end) leaves the rewind to the next session
-      if (rewind !== undefined && p.from <= rewind.to) committed.rewound.delete(p.partition)
-    }
     yield* checkpoint.commit({ batchId: batch.batchId, deltaVersion: commit.version, committedAt: Date.now() })
     const durationMs = { write: Math.round(written - planned), commit: Math.round(planned - began + performance.now() - written) }
     return { commit, deadLetterRows, conflicts: deadLetters.conflicts + commit.conflicts, durationMs } satisfies BatchOutcome

@@ -7,7 +7,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
 import * as CheckpointMemory from "../../layers/checkpoint-store/memory.ts"
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
-import { runStream } from "../../src/pipeline/stream.ts"
+import { type RunSummary, runStream } from "../../src/pipeline/stream.ts"
 import { CheckpointStore } from "../../src/services/CheckpointStore.ts"
 import { PrometheusMetrics } from "effect/observability"
 import { makeMetrics } from "../../src/pipeline/metrics.ts"
@@ -208,6 +208,28 @@ describe("an interrupt during a commit", () => {
       yield* until(() => started)
       yield* Fiber.interrupt(fiber)
       assert.deepStrictEqual(sorted(world.offsetsIn(orders)), sorted(world.goodOffsets()))
+    }))
+
+  it.live("counts and reports the commit that landed while the stop waited for it", () =>
+    Effect.gen(function*() {
+      const world = new World(1)
+      world.produce(10)
+      let started = false
+      world.beforeAppend = Effect.andThen(Effect.sync(() => (started = true)), Effect.sleep("100 millis"))
+      const events: Array<CommittedEvent> = []
+      let summary: RunSummary | undefined
+      const reporter: ProgressReporter = {
+        ...silentReporter,
+        committed: (event) => Effect.sync(() => void events.push(event)),
+        summary: (s) => Effect.sync(() => void (summary = s))
+      }
+      const fiber = yield* Effect.forkChild(world.run(testJob({ trigger: "continuous" }), { reporter }))
+      yield* until(() => started)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(world.offsetsIn(orders).length, 10)
+      assert.deepStrictEqual(events.map((e) => [e.records, e.version]), [[10, 0]])
+      assert.strictEqual(summary?.records, 10)
+      assert.strictEqual(summary?.batches, 1)
     }))
 })
 
