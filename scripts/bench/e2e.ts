@@ -26,6 +26,10 @@
  * round on the same topic, in rotating order (each checkout with its own src/, e.g. a `git worktree` of an older
  * commit; "." is this one), and reports each variant's medians and its ratio to the first.
  *
+ * Group mode: --members runs only kafka-delta, per round on one fresh topic: 1 member, then 2 members started
+ * together (alternating which goes first), both `stream.scaleOut: "group"` and available-now, each into a fresh
+ * table; reports records/s, CPU, peak RSS per member and commit conflicts per commit (scripts/bench/members.ts).
+ *
  * Storage: --storage=s3 runs only kafka-delta, per round once into the local filesystem and once into the local
  * S3-compatible server (`services.sh up s3`; KAFKA_DELTA_TEST_S3_ENDPOINT), table and checkpoint both there, in
  * alternating order on the same topic, and reports the medians, the throughput ratio S3/local and peak RSS.
@@ -36,6 +40,7 @@ import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { ensureBodies, schemaFile } from "./data.ts"
 import { type Measured, measure } from "./measure.ts"
+import { membersBench } from "./members.ts"
 import { type EngineRun, type PairResult, writeReports } from "./report.ts"
 
 const root = NodePath.resolve(import.meta.dirname, "../..")
@@ -61,6 +66,7 @@ const options = {
   topic: option("topic", "BENCH_TOPIC", ""),
   storage: option("storage", "BENCH_STORAGE", ""),
   clients: args.has("clients"),
+  members: args.has("members"),
   codecs: option("codecs", "BENCH_CODECS", "none,lz4,zstd").split(",").filter((c) => c.length > 0),
   checkout: NodePath.resolve(root, option("checkout", "BENCH_CHECKOUT", "."))
 }
@@ -108,7 +114,17 @@ const s3 = {
   secretAccessKey: process.env["KAFKA_DELTA_TEST_S3_SECRET_ACCESS_KEY"] ?? "kd-test-secret"
 }
 
-const runKafkaDelta = async (topic: string, dir: string, variant?: Variant, bucket?: string): Promise<EngineRun> => {
+/** How a run differs from the default one: more `stream` keys, another entry point, its own log file name. */
+export interface RunShape {
+  readonly stream?: Record<string, unknown>
+  readonly entry?: string
+  readonly log?: string
+  readonly args?: ReadonlyArray<string>
+  /** Receives the run's stdout and stderr (e.g. its `--progress json` lines). */
+  readonly output?: (stdout: string, stderr: string) => void
+}
+
+const runKafkaDelta = async (topic: string, dir: string, variant?: Variant, bucket?: string, shape: RunShape = {}): Promise<EngineRun> => {
   const environments = NodePath.join(dir, "environments")
   Fs.mkdirSync(environments, { recursive: true })
   Fs.writeFileSync(NodePath.join(environments, "bench.json"), JSON.stringify({
@@ -127,20 +143,22 @@ const runKafkaDelta = async (topic: string, dir: string, variant?: Variant, buck
       maxBatchRecords: options.maxBatchRecords,
       ...(options.maxBatchBytes === "" ? {} : { maxBatchBytes: Number(options.maxBatchBytes) }),
       maxBatchInterval: "5 seconds",
-      onBadRecord: "fail"
+      onBadRecord: "fail",
+      ...shape.stream
     }
   }, null, 2))
   const measured = await measure([
     process.execPath,
     ...options.nodeFlags,
-    NodePath.join(variant?.root ?? root, "src/cli/bin.ts"),
-    "run", "--environment", "Bench", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"
+    shape.entry ?? NodePath.join(variant?.root ?? root, "src/cli/bin.ts"),
+    "run", "--environment", "Bench", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now", ...shape.args ?? []
   ], {
     cwd: dir,
-    log: NodePath.join(dir, "kafka-delta.log"),
+    log: NodePath.join(dir, shape.log ?? "kafka-delta.log"),
     env: { ...process.env, ...variant?.env, KAFKA_DELTA_SECRET_BENCH_S3_KEY: s3.accessKeyId, KAFKA_DELTA_SECRET_BENCH_S3_SECRET: s3.secretAccessKey }
   })
   if (measured.exitCode !== 0) throw new Error(`kafka-delta failed (${measured.exitCode}): ${measured.stderr.slice(-2000)}`)
+  shape.output?.(measured.stdout, measured.stderr)
   return { ...figures(measured), table: NodePath.join(dir, "lakehouse/bench/raw", topic.toLowerCase()) }
 }
 
@@ -358,6 +376,16 @@ const clients = async () => {
 
 const main = async () => {
   if (options.clients) return clients()
+  if (options.members) {
+    if (options.topic !== "") throw new Error("--members produces one topic per round: it cannot reuse --topic")
+    return membersBench({
+      root, runId, workDir, options, command: process.argv.slice(2).join(" "), log,
+      produce: (topic, n) => produce(topic, n),
+      deleteTopic,
+      run: (topic, dir, shape) => runKafkaDelta(topic, dir, undefined, undefined, shape),
+      verify
+    })
+  }
   if (variants.length > 0) return compare()
   if (options.storage === "s3") return storageCompare()
   if (options.storage !== "") throw new Error(`--storage=${options.storage}: only s3 is supported`)
