@@ -250,7 +250,7 @@ describe("delta.autoCompact in a real run", () => {
 })
 
 describe("optimize and vacuum on S3", () => {
-  it("optimize --table s3://... commits OPTIMIZE, delta-rs reads the same rows; vacuum then deletes nothing it needs", async () => {
+  it("optimize --table s3://... commits OPTIMIZE, delta-rs reads the same rows; vacuum finds exactly the removed files once expired", async () => {
     const dir = tempDir("opt-s3")
     const bucket = await newBucket("opts3")
     const topic = `opts3_${randomUUID().slice(0, 8)}`
