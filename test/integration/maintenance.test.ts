@@ -211,41 +211,50 @@ describe("optimize while a stream appends (real broker)", () => {
   }, 240_000)
 })
 
+const autoCompactInARun = async (bucket: string | undefined) => {
+  const dir = tempDir("autocompact")
+  const topic = `autocompact_${randomUUID().slice(0, 8)}`
+  const environments = environmentFor(dir, bucket, { autoCompact: { everyCommits: 3, minSmallFiles: 3 } })
+  const secrets = bucket === undefined ? {} : s3Secrets
+  const location = bucket === undefined ? NodePath.join(dir, "lakehouse", "it", "raw", topic) : `s3://${bucket}/lakehouse/it/raw/${topic}`
+  const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+  const produced: Array<ProducedSummary["records"][number]> = []
+  const more = (count: number) => produced.push(...produce({ topic, schema, count, start: produced.length, partitions: 2, dir }).records)
+
+  more(40)
+  const run = startCli([...args, "--trigger", "continuous"], secrets)
+  try {
+    expect(await run.commits(3)).toBeGreaterThanOrEqual(3)
+    for (let round = 0; round < 4; round++) {
+      more(30)
+      await run.commits((run.stderr().match(/batch \d+ -> version/g) ?? []).length + 2)
+    }
+    const deadline = Date.now() + 30_000
+    while (!/auto-compaction: \d+ small file/.test(run.stderr()) && run.running() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  } finally {
+    const status = await run.stop()
+    assert.strictEqual(status, 0, run.stderr())
+  }
+  assertStreamHealthy(run.stderr())
+  expect(run.stderr()).toMatch(/auto-compaction: \d+ small file\(s\) became \d+ at version \d+/)
+
+  const drain = runCli([...args, "--trigger", "available-now"], secrets)
+  assert.strictEqual(drain.status, 0, drain.stderr)
+  const table = checkExactlyOnce(location, topic, produced, 2, bucket === undefined ? undefined : deltaRsOptions)
+  expect(table.history.some((h) => h.operation === "OPTIMIZE")).toBe(true)
+  const commits = table.history.filter((h) => h.operation === "STREAMING UPDATE").length
+  expect(table.files).toBeLessThan(commits)
+}
+
 describe("delta.autoCompact in a real run", () => {
   it("compacts while streaming: OPTIMIZE in the history, every offset once, fewer active files than commits", async () => {
-    const dir = tempDir("autocompact")
-    const topic = `autocompact_${randomUUID().slice(0, 8)}`
-    const environments = environmentFor(dir, undefined, { autoCompact: { everyCommits: 3, minSmallFiles: 3 } })
-    const location = NodePath.join(dir, "lakehouse", "it", "raw", topic)
-    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
-    const produced: Array<ProducedSummary["records"][number]> = []
-    const more = (count: number) => produced.push(...produce({ topic, schema, count, start: produced.length, partitions: 2, dir }).records)
+    await autoCompactInARun(undefined)
+  }, 240_000)
 
-    more(40)
-    const run = startCli([...args, "--trigger", "continuous"])
-    try {
-      expect(await run.commits(3)).toBeGreaterThanOrEqual(3)
-      for (let round = 0; round < 4; round++) {
-        more(30)
-        await run.commits((run.stderr().match(/batch \d+ -> version/g) ?? []).length + 2)
-      }
-      const deadline = Date.now() + 30_000
-      while (!/auto-compaction: \d+ small file/.test(run.stderr()) && run.running() && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 200))
-      }
-    } finally {
-      const status = await run.stop()
-      assert.strictEqual(status, 0, run.stderr())
-    }
-    assertStreamHealthy(run.stderr())
-    expect(run.stderr()).toMatch(/auto-compaction: \d+ small file\(s\) became \d+ at version \d+/)
-
-    const drain = runCli([...args, "--trigger", "available-now"])
-    assert.strictEqual(drain.status, 0, drain.stderr)
-    const table = checkExactlyOnce(location, topic, produced, 2)
-    expect(table.history.some((h) => h.operation === "OPTIMIZE")).toBe(true)
-    const commits = table.history.filter((h) => h.operation === "STREAMING UPDATE").length
-    expect(table.files).toBeLessThan(commits)
+  it("on S3: compacts while streaming, every offset once, fewer active files than commits", async () => {
+    await autoCompactInARun(await newBucket("autocompact"))
   }, 240_000)
 })
 
