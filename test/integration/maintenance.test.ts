@@ -1,8 +1,8 @@
 /**
  * Table maintenance against the real local services: `kafka-delta optimize` run while a continuous `kafka-delta run`
- * appends small batches from the real broker (every offset exactly once afterwards, the stream never fails),
- * `delta.autoCompact` compacting inside a real run, and optimize then vacuum on an S3 table, each read back by
- * delta-rs.
+ * appends small batches from the real broker (every offset exactly once afterwards, the stream never fails), on the
+ * local filesystem, S3 (moto) and Azure (Azurite); `delta.autoCompact` compacting inside a real run; optimize then
+ * vacuum on an S3 table. Each table is read back by delta-rs.
  */
 import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -10,6 +10,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
+import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { makeS3Client } from "../../layers/storage/s3.ts"
 import { testS3Settings } from "./support/s3.ts"
 import { servicesEnv } from "./support/services-env.ts"
@@ -61,17 +62,68 @@ const listKeys = async (bucket: string, prefix: string) => {
 /** Small batches, committed often: many small files. */
 const smallBatches = { maxBatchRecords: 10, maxBatchInterval: "200 millis" }
 
-/** An environment file writing to the local filesystem, or to `bucket` on S3; `delta` entries added. */
-const environmentFor = (dir: string, bucket: string | undefined, delta: object = {}) => {
+/** Azurite's address and account, from `scripts/services.sh env`. */
+const azurite = {
+  endpoint: process.env["KAFKA_DELTA_TEST_AZURE_ENDPOINT"] ?? "",
+  account: process.env["KAFKA_DELTA_TEST_AZURE_ACCOUNT"] ?? "",
+  key: process.env["KAFKA_DELTA_TEST_AZURE_KEY"] ?? ""
+}
+
+/** Where a test's table lives: the environment file, the secrets of a run, how `--table` and delta-rs reach it. */
+interface Store {
+  readonly environments: string
+  readonly secrets: Record<string, string>
+  readonly location: (topic: string) => string
+  /** The variables `optimize --table` / `vacuum --table` reach the store with. */
+  readonly variables: Record<string, string>
+  readonly deltaRs: Record<string, string> | undefined
+  /** The S3 bucket, on S3. */
+  readonly bucket?: string
+}
+
+/** The local filesystem, S3 (a fresh bucket) or Azure (a fresh container); `delta` entries added to the environment. */
+const storeFor = async (kind: "local" | "s3" | "azure", dir: string, delta: object = {}): Promise<Store> => {
   const base = localEnvironment(dir, { stream: smallBatches })
-  return writeEnvironment(dir, "It", bucket === undefined
-    ? { ...base, delta: { ...base.delta, ...delta } }
-    : {
+  if (kind === "local") {
+    return {
+      environments: writeEnvironment(dir, "It", { ...base, delta: { ...base.delta, ...delta } }),
+      secrets: {},
+      location: (topic) => NodePath.join(dir, "lakehouse", "it", "raw", topic),
+      variables: {},
+      deltaRs: undefined
+    }
+  }
+  if (kind === "s3") {
+    const bucket = await newBucket("maint")
+    return {
+      environments: writeEnvironment(dir, "It", {
+        ...base,
+        delta: { warehouse: `s3://${bucket}/lakehouse`, catalog: "it", schema: "raw", ...delta },
+        checkpoints: `s3://${bucket}/checkpoints`,
+        storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint, region: "us-east-1", forcePathStyle: true } }
+      }),
+      secrets: s3Secrets,
+      location: (topic) => `s3://${bucket}/lakehouse/it/raw/${topic}`,
+      variables: awsVariables,
+      deltaRs: deltaRsOptions,
+      bucket
+    }
+  }
+  assert.notStrictEqual(azurite.key, "", "Azure tests need Azurite: the KAFKA_DELTA_TEST_AZURE_* variables of `scripts/services.sh env`")
+  const container = `kd-maint-${randomUUID().slice(0, 8)}`
+  await new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(azurite.account, azurite.key)).getContainerClient(container).create()
+  return {
+    environments: writeEnvironment(dir, "It", {
       ...base,
-      delta: { warehouse: `s3://${bucket}/lakehouse`, catalog: "it", schema: "raw", ...delta },
-      checkpoints: `s3://${bucket}/checkpoints`,
-      storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint, region: "us-east-1", forcePathStyle: true } }
-    })
+      delta: { warehouse: `az://${container}/lakehouse`, catalog: "it", schema: "raw", ...delta },
+      checkpoints: `az://${container}/checkpoints`,
+      storage: { azure: { accountKey: { secret: "azure-key" }, endpoint: azurite.endpoint } }
+    }),
+    secrets: { KAFKA_DELTA_SECRET_IT_AZURE_KEY: azurite.key },
+    location: (topic) => `az://${container}/lakehouse/it/raw/${topic}`,
+    variables: { AZURE_STORAGE_ENDPOINT: azurite.endpoint, AZURE_STORAGE_KEY: azurite.key },
+    deltaRs: { account_name: azurite.account, account_key: azurite.key, azure_storage_endpoint: azurite.endpoint, allow_http: "true" }
+  }
 }
 
 /** Starts `kafka-delta <args>` in the background; `stop` sends SIGTERM and waits for the exit status. */
@@ -155,12 +207,12 @@ const assertStreamHealthy = (stderr: string) => {
   expect(stderr).not.toMatch(/^kafka-delta: /m)
 }
 
-const optimizeWhileStreaming = async (bucket: string | undefined) => {
+const optimizeWhileStreaming = async (kind: "local" | "s3" | "azure") => {
   const dir = tempDir("opt-stream")
   const topic = `optstream_${randomUUID().slice(0, 8)}`
-  const environments = environmentFor(dir, bucket)
-  const secrets = bucket === undefined ? {} : s3Secrets
-  const location = bucket === undefined ? NodePath.join(dir, "lakehouse", "it", "raw", topic) : `s3://${bucket}/lakehouse/it/raw/${topic}`
+  const store = await storeFor(kind, dir)
+  const { environments, secrets } = store
+  const location = store.location(topic)
   const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
   const produced: Array<ProducedSummary["records"][number]> = []
   const more = (count: number) => produced.push(...produce({ topic, schema, count, start: produced.length, partitions: 2, dir }).records)
@@ -172,7 +224,7 @@ const optimizeWhileStreaming = async (bucket: string | undefined) => {
     expect(await run.commits(3)).toBeGreaterThanOrEqual(3)
     for (let round = 0; round < 3; round++) {
       // records arrive, and the stream commits them in small batches, while optimize plans, rewrites and commits
-      const optimizing = runAsync(["optimize", "--table", location], bucket === undefined ? {} : awsVariables)
+      const optimizing = runAsync(["optimize", "--table", location], store.variables)
       more(600)
       const before = (run.stderr().match(/batch \d+ -> version/g) ?? []).length
       optimizes.push(await optimizing)
@@ -193,7 +245,7 @@ const optimizeWhileStreaming = async (bucket: string | undefined) => {
   more(15)
   const drain = runCli([...args, "--trigger", "available-now"], secrets)
   assert.strictEqual(drain.status, 0, drain.stderr)
-  const table = checkExactlyOnce(location, topic, produced, 2, bucket === undefined ? undefined : deltaRsOptions)
+  const table = checkExactlyOnce(location, topic, produced, 2, store.deltaRs)
   const optimized = table.history.filter((h) => h.operation === "OPTIMIZE").map((h) => h.version)
   expect(optimized.length).toBeGreaterThanOrEqual(2)
   // the stream kept committing after an optimize landed: the two interleaved
@@ -203,20 +255,24 @@ const optimizeWhileStreaming = async (bucket: string | undefined) => {
 
 describe("optimize while a stream appends (real broker)", () => {
   it("on the local filesystem: every delivered offset exactly once, OPTIMIZE in the history, the stream unharmed", async () => {
-    await optimizeWhileStreaming(undefined)
+    await optimizeWhileStreaming("local")
   }, 240_000)
 
   it("on S3: every delivered offset exactly once, OPTIMIZE in the history, the stream unharmed", async () => {
-    await optimizeWhileStreaming(await newBucket("optstream"))
+    await optimizeWhileStreaming("s3")
+  }, 240_000)
+
+  it("on Azure: every delivered offset exactly once, OPTIMIZE in the history, the stream unharmed", async () => {
+    await optimizeWhileStreaming("azure")
   }, 240_000)
 })
 
-const autoCompactInARun = async (bucket: string | undefined) => {
+const autoCompactInARun = async (kind: "local" | "s3") => {
   const dir = tempDir("autocompact")
   const topic = `autocompact_${randomUUID().slice(0, 8)}`
-  const environments = environmentFor(dir, bucket, { autoCompact: { everyCommits: 3, minSmallFiles: 3 } })
-  const secrets = bucket === undefined ? {} : s3Secrets
-  const location = bucket === undefined ? NodePath.join(dir, "lakehouse", "it", "raw", topic) : `s3://${bucket}/lakehouse/it/raw/${topic}`
+  const store = await storeFor(kind, dir, { autoCompact: { everyCommits: 3, minSmallFiles: 3 } })
+  const { environments, secrets } = store
+  const location = store.location(topic)
   const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
   const produced: Array<ProducedSummary["records"][number]> = []
   const more = (count: number) => produced.push(...produce({ topic, schema, count, start: produced.length, partitions: 2, dir }).records)
@@ -242,7 +298,7 @@ const autoCompactInARun = async (bucket: string | undefined) => {
 
   const drain = runCli([...args, "--trigger", "available-now"], secrets)
   assert.strictEqual(drain.status, 0, drain.stderr)
-  const table = checkExactlyOnce(location, topic, produced, 2, bucket === undefined ? undefined : deltaRsOptions)
+  const table = checkExactlyOnce(location, topic, produced, 2, store.deltaRs)
   expect(table.history.some((h) => h.operation === "OPTIMIZE")).toBe(true)
   const commits = table.history.filter((h) => h.operation === "STREAMING UPDATE").length
   expect(table.files).toBeLessThan(commits)
@@ -250,21 +306,21 @@ const autoCompactInARun = async (bucket: string | undefined) => {
 
 describe("delta.autoCompact in a real run", () => {
   it("compacts while streaming: OPTIMIZE in the history, every offset once, fewer active files than commits", async () => {
-    await autoCompactInARun(undefined)
+    await autoCompactInARun("local")
   }, 240_000)
 
   it("on S3: compacts while streaming, every offset once, fewer active files than commits", async () => {
-    await autoCompactInARun(await newBucket("autocompact"))
+    await autoCompactInARun("s3")
   }, 240_000)
 })
 
 describe("optimize and vacuum on S3", () => {
   it("optimize --table s3://... commits OPTIMIZE, delta-rs reads the same rows; vacuum finds exactly the removed files once expired", async () => {
     const dir = tempDir("opt-s3")
-    const bucket = await newBucket("opts3")
     const topic = `opts3_${randomUUID().slice(0, 8)}`
-    const environments = environmentFor(dir, bucket)
-    const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
+    const store = await storeFor("s3", dir)
+    const { environments, bucket } = store
+    const location = store.location(topic)
     const produced = produce({ topic, schema, count: 80, partitions: 2, dir }).records
     // batches of 10 records: many small files
     const run = runCli(["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"], s3Secrets)
@@ -280,7 +336,7 @@ describe("optimize and vacuum on S3", () => {
       "dt.alter.set_table_properties({'delta.deletedFileRetentionDuration': 'interval 0 seconds'})"
     ].join("\n"), location], { encoding: "utf8", env: { ...process.env, DELTA_STORAGE_OPTIONS: JSON.stringify(deltaRsOptions) } })
     assert.strictEqual(alter.status, 0, alter.stderr)
-    const dataFiles = (await listKeys(bucket, `lakehouse/it/raw/${topic}/`)).filter((key) => !key.includes("/_delta_log/"))
+    const dataFiles = (await listKeys(bucket!, `lakehouse/it/raw/${topic}/`)).filter((key) => !key.includes("/_delta_log/"))
     assert.strictEqual(dataFiles.length, before.files)
 
     const optimized = runCli(["optimize", "--table", location], awsVariables)
