@@ -339,6 +339,12 @@ describe("optimize and vacuum on S3", () => {
     const dataFiles = (await listKeys(bucket!, `lakehouse/it/raw/${topic}/`)).filter((key) => !key.includes("/_delta_log/"))
     assert.strictEqual(dataFiles.length, before.files)
 
+    // the job's form reaches the store with the environment file's storage.s3 and its secrets
+    const plan = runCli(["optimize", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--dry-run"], s3Secrets)
+    assert.strictEqual(plan.status, 0, plan.stderr)
+    expect(plan.stdout).toMatch(new RegExp(`^would compact ${before.files} files \\(\\d+ bytes\\) in \\(table root\\) into 1$`, "m"))
+    assert.strictEqual(readTable(location, [], deltaRsOptions).version, before.version + 1, "a dry run commits nothing")
+
     const optimized = runCli(["optimize", "--table", location], awsVariables)
     assert.strictEqual(optimized.status, 0, optimized.stderr)
     expect(optimized.stdout).toMatch(/compacted \d+ files/)
