@@ -314,6 +314,48 @@ describe("delta.autoCompact in a real run", () => {
   }, 240_000)
 })
 
+describe("optimize beside delta.autoCompact", () => {
+  it("two compactors over the same files: a loser stops cleanly, the stream goes on, every offset once", async () => {
+    const dir = tempDir("opt-auto")
+    const topic = `optauto_${randomUUID().slice(0, 8)}`
+    const store = await storeFor("local", dir, { autoCompact: { everyCommits: 2, minSmallFiles: 2 } })
+    const location = store.location(topic)
+    const args = ["run", "--environment", "It", "--environments-dir", store.environments, "--topic", topic]
+    const produced: Array<ProducedSummary["records"][number]> = []
+    const more = (count: number) => produced.push(...produce({ topic, schema, count, start: produced.length, partitions: 2, dir }).records)
+
+    more(40)
+    const run = startCli([...args, "--trigger", "continuous"])
+    const optimizes: Array<{ status: number | null; stdout: string; stderr: string }> = []
+    try {
+      expect(await run.commits(3)).toBeGreaterThanOrEqual(3)
+      for (let round = 0; round < 3; round++) {
+        const optimizing = runAsync(["optimize", "--table", location])
+        more(300)
+        optimizes.push(await optimizing)
+        assert.isTrue(run.running(), run.stderr())
+      }
+    } finally {
+      const status = await run.stop()
+      assert.strictEqual(status, 0, run.stderr())
+    }
+    for (const optimized of optimizes) {
+      // a manual optimize either commits or, having lost its files to auto-compaction, stops without committing
+      if (optimized.status !== 0) {
+        assert.strictEqual(optimized.status, 1, optimized.stderr)
+        expect(optimized.stderr).toMatch(/optimize of .* lost to version \d+, which already removed .*; nothing was committed: run optimize again/)
+      }
+    }
+    assertStreamHealthy(run.stderr())
+    expect(run.stderr()).toMatch(/auto-compaction: \d+ small file\(s\) became \d+ at version \d+/)
+
+    const drain = runCli([...args, "--trigger", "available-now"])
+    assert.strictEqual(drain.status, 0, drain.stderr)
+    const table = checkExactlyOnce(location, topic, produced, 2)
+    expect(table.history.filter((h) => h.operation === "OPTIMIZE").length).toBeGreaterThanOrEqual(2)
+  }, 240_000)
+})
+
 describe("optimize and vacuum on S3", () => {
   it("optimize --table s3://... commits OPTIMIZE, delta-rs reads the same rows; vacuum finds exactly the removed files once expired", async () => {
     const dir = tempDir("opt-s3")
