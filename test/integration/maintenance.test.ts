@@ -1,20 +1,19 @@
 /**
  * Table maintenance against the real local services: `kafka-delta optimize` run while a continuous `kafka-delta run`
  * appends small batches from the real broker (every offset exactly once afterwards, the stream never fails), on the
- * local filesystem, S3 (moto) and Azure (Azurite); `delta.autoCompact` compacting inside a real run; optimize then
- * vacuum on an S3 table. Each table is read back by delta-rs.
+ * local filesystem, S3 (moto) and Azure (Azurite); `delta.autoCompact` compacting inside a real run, also against a
+ * manual optimize over the same files; optimize of partition values that need escaping on the object stores; optimize
+ * then vacuum on an S3 table. Each table is read back by delta-rs.
  */
-import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
-import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
-import { makeS3Client } from "../../layers/storage/s3.ts"
-import { testS3Settings } from "./support/s3.ts"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, type ProducedSummary, python, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { produce, type ProducedSummary, python, readTable, root, runCli, tempDir } from "./support/run-cli.ts"
+import { assertStreamHealthy, awsVariables, checkExactlyOnce, deltaRsOptions, listKeys, runAsync, s3Secrets, startCli, storeFor } from "./support/stores.ts"
 
 const schema = {
   type: "record",
@@ -23,189 +22,9 @@ const schema = {
   fields: [{ name: "id", type: "long" }, { name: "customer", type: "string" }, { name: "note", type: ["null", "string"], default: null }]
 }
 
-const endpoint = testS3Settings.endpoint!
-const accessKeyId = process.env["KAFKA_DELTA_TEST_S3_ACCESS_KEY_ID"] ?? "kd-test"
-const secretAccessKey = process.env["KAFKA_DELTA_TEST_S3_SECRET_ACCESS_KEY"] ?? "kd-test-secret"
-/** What delta-rs needs to read from the local S3 server. */
-const deltaRsOptions = { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: "us-east-1", AWS_ALLOW_HTTP: "true" }
-/** The secrets of the environment's `storage.s3` section. */
-const s3Secrets = { KAFKA_DELTA_SECRET_IT_S3_KEY: accessKeyId, KAFKA_DELTA_SECRET_IT_S3_SECRET: secretAccessKey }
-/** How `--table s3://...` reaches the local server: the AWS default chain's variables. */
-const awsVariables = { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: "us-east-1" }
-
 beforeAll(() => {
   servicesEnv()
 })
-
-const newBucket = async (hint: string) => {
-  const client = makeS3Client(testS3Settings)
-  const bucket = `kd-${hint}-${randomUUID().slice(0, 8)}`
-  await client.send(new CreateBucketCommand({ Bucket: bucket }))
-  client.destroy()
-  return bucket
-}
-
-/** The keys under `prefix` in `bucket`. */
-const listKeys = async (bucket: string, prefix: string) => {
-  const client = makeS3Client(testS3Settings)
-  const keys: Array<string> = []
-  let token: string | undefined
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
-    keys.push(...(page.Contents ?? []).map((object) => object.Key!))
-    token = page.NextContinuationToken
-  } while (token !== undefined)
-  client.destroy()
-  return keys
-}
-
-/** Small batches, committed often: many small files. */
-const smallBatches = { maxBatchRecords: 10, maxBatchInterval: "200 millis" }
-
-/** Azurite's address and account, from `scripts/services.sh env`. */
-const azurite = {
-  endpoint: process.env["KAFKA_DELTA_TEST_AZURE_ENDPOINT"] ?? "",
-  account: process.env["KAFKA_DELTA_TEST_AZURE_ACCOUNT"] ?? "",
-  key: process.env["KAFKA_DELTA_TEST_AZURE_KEY"] ?? ""
-}
-
-/** Where a test's table lives: the environment file, the secrets of a run, how `--table` and delta-rs reach it. */
-interface Store {
-  readonly environments: string
-  readonly secrets: Record<string, string>
-  readonly location: (topic: string) => string
-  /** The variables `optimize --table` / `vacuum --table` reach the store with. */
-  readonly variables: Record<string, string>
-  readonly deltaRs: Record<string, string> | undefined
-  /** The S3 bucket, on S3. */
-  readonly bucket?: string
-}
-
-/** The local filesystem, S3 (a fresh bucket) or Azure (a fresh container); `delta` entries added to the environment. */
-const storeFor = async (kind: "local" | "s3" | "azure", dir: string, delta: object = {}): Promise<Store> => {
-  const base = localEnvironment(dir, { stream: smallBatches })
-  if (kind === "local") {
-    return {
-      environments: writeEnvironment(dir, "It", { ...base, delta: { ...base.delta, ...delta } }),
-      secrets: {},
-      location: (topic) => NodePath.join(dir, "lakehouse", "it", "raw", topic),
-      variables: {},
-      deltaRs: undefined
-    }
-  }
-  if (kind === "s3") {
-    const bucket = await newBucket("maint")
-    return {
-      environments: writeEnvironment(dir, "It", {
-        ...base,
-        delta: { warehouse: `s3://${bucket}/lakehouse`, catalog: "it", schema: "raw", ...delta },
-        checkpoints: `s3://${bucket}/checkpoints`,
-        storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint, region: "us-east-1", forcePathStyle: true } }
-      }),
-      secrets: s3Secrets,
-      location: (topic) => `s3://${bucket}/lakehouse/it/raw/${topic}`,
-      variables: awsVariables,
-      deltaRs: deltaRsOptions,
-      bucket
-    }
-  }
-  assert.notStrictEqual(azurite.key, "", "Azure tests need Azurite: the KAFKA_DELTA_TEST_AZURE_* variables of `scripts/services.sh env`")
-  const container = `kd-maint-${randomUUID().slice(0, 8)}`
-  await new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(azurite.account, azurite.key)).getContainerClient(container).create()
-  return {
-    environments: writeEnvironment(dir, "It", {
-      ...base,
-      delta: { warehouse: `az://${container}/lakehouse`, catalog: "it", schema: "raw", ...delta },
-      checkpoints: `az://${container}/checkpoints`,
-      storage: { azure: { accountKey: { secret: "azure-key" }, endpoint: azurite.endpoint } }
-    }),
-    secrets: { KAFKA_DELTA_SECRET_IT_AZURE_KEY: azurite.key },
-    location: (topic) => `az://${container}/lakehouse/it/raw/${topic}`,
-    variables: { AZURE_STORAGE_ENDPOINT: azurite.endpoint, AZURE_STORAGE_KEY: azurite.key },
-    deltaRs: { account_name: azurite.account, account_key: azurite.key, azure_storage_endpoint: azurite.endpoint, allow_http: "true" }
-  }
-}
-
-/** Starts `kafka-delta <args>` in the background; `stop` sends SIGTERM and waits for the exit status. */
-const startCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args], {
-    cwd: root,
-    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }
-  })
-  let stderr = ""
-  child.stderr.on("data", (chunk) => (stderr += String(chunk)))
-  child.stdout.resume()
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  return {
-    stderr: () => stderr,
-    running: () => child.exitCode === null && child.signalCode === null,
-    /** Waits until the run has logged `count` batch commits (or exited, or timed out). */
-    commits: async (count: number, timeoutMs = 90_000) => {
-      const deadline = Date.now() + timeoutMs
-      while ((stderr.match(/batch \d+ -> version/g) ?? []).length < count && child.exitCode === null && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-      return (stderr.match(/batch \d+ -> version/g) ?? []).length
-    },
-    stop: async () => {
-      child.kill("SIGTERM")
-      return exited
-    }
-  }
-}
-
-/** `kafka-delta <args>` in a child process, without blocking the event loop (a background run's output keeps flowing). */
-const runAsync = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args], {
-      cwd: root,
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env }
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => (stdout += String(chunk)))
-    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
-    child.once("exit", (status) => resolve({ status, stdout, stderr }))
-  })
-
-/** Every produced (partition, offset) is in the table exactly once, nothing else is; the txn versions follow the last. */
-const checkExactlyOnce = (
-  location: string,
-  topic: string,
-  produced: ReadonlyArray<ProducedSummary["records"][number]>,
-  partitions: number,
-  storageOptions?: Record<string, string>
-) => {
-  const appIds = Array.from({ length: partitions }, (_, p) => `It_${topic}-p${p}`)
-  const table = readTable(location, appIds, storageOptions)
-  const seen = new Map<string, number>()
-  for (const row of table.rows) {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    const key = `${kafka.partition}:${kafka.offset}`
-    seen.set(key, (seen.get(key) ?? 0) + 1)
-  }
-  const twice = [...seen].filter(([, n]) => n > 1).map(([key]) => key)
-  assert.deepStrictEqual(twice, [], "no (partition, offset) twice")
-  const missing = produced.filter((r) => !seen.has(`${r.partition}:${r.offset}`)).map((r) => `${r.partition}:${r.offset}`)
-  assert.deepStrictEqual(missing, [], "every produced offset is in the table")
-  assert.strictEqual(table.numRows, produced.length)
-  const ids = new Map(produced.map((r) => [`${r.partition}:${r.offset}`, String(r.value["id"])]))
-  for (const row of table.rows) {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    assert.strictEqual(row["id"], ids.get(`${kafka.partition}:${kafka.offset}`))
-  }
-  for (let p = 0; p < partitions; p++) {
-    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-    assert.strictEqual(table.txn[`It_${topic}-p${p}`], last + 1, `txn version of partition ${p}`)
-  }
-  return table as typeof table & { readonly files: number }
-}
-
-/** The stream's log has no failure: no retried or failed commit, no error line. */
-const assertStreamHealthy = (stderr: string) => {
-  expect(stderr).not.toMatch(/level=(ERROR|FATAL)/i)
-  expect(stderr).not.toMatch(/^kafka-delta: /m)
-}
 
 const optimizeWhileStreaming = async (kind: "local" | "s3" | "azure") => {
   const dir = tempDir("opt-stream")
@@ -354,6 +173,44 @@ describe("optimize beside delta.autoCompact", () => {
     const table = checkExactlyOnce(location, topic, produced, 2)
     expect(table.history.filter((h) => h.operation === "OPTIMIZE").length).toBeGreaterThanOrEqual(2)
   }, 240_000)
+})
+
+describe("optimize of a partitioned table on an object store", () => {
+  for (const kind of ["s3", "azure"] as const) {
+    it(`on ${kind}: partition values with spaces, slashes, percent signs and accents: every partition compacted, every row kept`, async () => {
+      const dir = tempDir("opt-part")
+      const topic = `optpart_${randomUUID().slice(0, 8)}`
+      const store = await storeFor(kind, dir, { partitionBy: ["customer"] })
+      const location = store.location(topic)
+      const customers = ["a b", "x/y", "50% off", "café=ü", "plain"]
+      const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify({ id: i, customer: customers[i % customers.length], note: i % 3 === 0 ? null : `n${i}` }))
+      Fs.writeFileSync(NodePath.join(dir, "records.jsonl"), lines.join("\n") + "\n")
+      Fs.writeFileSync(NodePath.join(dir, "schema.avsc"), JSON.stringify(schema))
+      const producer = spawnSync(python(), [
+        NodePath.join(root, "scripts/produce_avro.py"), "--topic", topic, "--schema", NodePath.join(dir, "schema.avsc"),
+        "--input", NodePath.join(dir, "records.jsonl"), "--partitions", "2", "--summary", NodePath.join(dir, "summary.json")
+      ], { encoding: "utf8", timeout: 120_000 })
+      assert.strictEqual(producer.status, 0, producer.stderr)
+      const produced = (JSON.parse(Fs.readFileSync(NodePath.join(dir, "summary.json"), "utf8")) as ProducedSummary).records
+        .map((record, i) => ({ ...record, value: JSON.parse(lines[i]!) as Record<string, unknown> }))
+
+      const run = runCli(["run", "--environment", "It", "--environments-dir", store.environments, "--topic", topic, "--trigger", "available-now"], store.secrets)
+      assert.strictEqual(run.status, 0, run.stderr)
+      const before = checkExactlyOnce(location, topic, produced, 2, store.deltaRs)
+      expect(before.files).toBeGreaterThan(customers.length)
+
+      const optimized = runCli(["optimize", "--table", location], store.variables)
+      assert.strictEqual(optimized.status, 0, optimized.stderr)
+      expect(optimized.stdout.trim().split("\n")).toHaveLength(customers.length)
+      const after = checkExactlyOnce(location, topic, produced, 2, store.deltaRs)
+      assert.strictEqual(after.files, customers.length, "one file per partition value")
+      const customerOf = new Map(produced.map((r) => [`${r.partition}:${r.offset}`, r.value["customer"]]))
+      for (const row of after.rows) {
+        const kafka = row["_kafka"] as { partition: string; offset: string }
+        assert.strictEqual(row["customer"], customerOf.get(`${kafka.partition}:${kafka.offset}`))
+      }
+    }, 240_000)
+  }
 })
 
 describe("optimize and vacuum on S3", () => {
