@@ -186,8 +186,10 @@ export const checkExactlyOnce = (
   return table as typeof table & { readonly files: number }
 }
 
-/** The stream's log has no failure: no error line, no final `kafka-delta:` failure line. */
-export const assertStreamHealthy = (stderr: string) => {
-  expect(stderr).not.toMatch(/level=(ERROR|FATAL)/i)
+/** The stream's log has no failure: no error line, no final `kafka-delta:` line, no warning but those `allowed`. */
+export const assertStreamHealthy = (stderr: string, allowed?: RegExp) => {
+  expect(stderr).not.toMatch(/^\d\d:\d\d:\d\d (ERROR|FATAL) /m)
   expect(stderr).not.toMatch(/^kafka-delta: /m)
+  const warnings = stderr.split("\n").filter((line) => /^\d\d:\d\d:\d\d WARN(ING)? /.test(line) && (allowed === undefined || !allowed.test(line)))
+  assert.deepStrictEqual(warnings, [], "no warning")
 }
