@@ -9,39 +9,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so the kafkajs layer reads through its replaced record decoding
 import "../../layers/kafka/kafkajs-fast-records.ts"
-import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import { afterAll, beforeAll, beforeEach } from "vitest"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
 import type { GroupAssignment, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
-import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import { readUntil, useBroker, valuesOf } from "./support/kafka.ts"
 
-let env: ServicesEnv
-let admin: Admin
-let producer: Producer
-let missingServices: Error | undefined
-
-beforeAll(async () => {
-  try {
-    env = servicesEnv()
-  } catch (error) {
-    missingServices = error as Error
-    return
-  }
-  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafka-sources-test", logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await admin.connect()
-  await producer.connect()
-})
-beforeEach(() => {
-  if (missingServices !== undefined) throw missingServices
-})
-afterAll(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-})
+const broker = useBroker("kafka-sources-test", "kd-it-src")
+const { makeTopic } = broker
 
 /** Connection settings both layers take. */
 interface Connection {
@@ -58,57 +33,23 @@ const clients = {
   platformatic: (connection: Connection) => PlatformaticSource.make(connection)
 } as const
 
-const decoder = new TextDecoder()
-
-const makeTopic = (partitions: number, perPartition: number) =>
-  Effect.promise(async () => {
-    const topic = `kd-it-src-${randomUUID().slice(0, 8)}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
-    for (let partition = 0; partition < partitions; partition++) {
-      await producer.send({
-        topic,
-        messages: Array.from({ length: perPartition }, (_, i) => ({ partition, value: `p${partition}-${i}` }))
-      })
-    }
-    return topic
-  })
-
-const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
-  events.flatMap((event) =>
-    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
-  )
-
-const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean) =>
-  Effect.gen(function*() {
-    const events: Array<SourceEvent> = []
-    yield* stream.pipe(
-      Stream.takeUntil((event) => {
-        events.push(event)
-        return done(events)
-      }),
-      Stream.runDrain,
-      Effect.timeout("30 seconds")
-    )
-    return events
-  })
-
 const nextOf = (events: ReadonlyArray<SourceEvent>, partition: number): number | undefined =>
   events.filter((e) => e.partition === partition && e._tag === "RecordsFetched").map((e) => (e as { nextOffset: number }).nextOffset).at(-1)
 
 for (const [name, make] of Object.entries(clients)) {
   const withSource = <A, E>(connection: Connection, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
     Effect.scoped(Effect.flatMap(make(connection), use))
-  const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
+  const plaintext = (): Connection => ({ brokers: broker.env.kafkaBootstrap })
 
   describe(`${name} KafkaSource (integration, shared suite)`, () => {
     it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
       withSource({
-        brokers: env.kafkaSaslSslBootstrap,
+        brokers: broker.env.kafkaSaslSslBootstrap,
         securityProtocol: "SASL_SSL",
         saslMechanism: "SCRAM-SHA-512",
-        username: env.kafkaScramUser,
-        password: Redacted.make(env.kafkaScramPassword),
-        caFile: env.kafkaCaFile
+        username: broker.env.kafkaScramUser,
+        password: Redacted.make(broker.env.kafkaScramPassword),
+        caFile: broker.env.kafkaCaFile
       }, (source) =>
         Effect.gen(function*() {
           const topic = yield* makeTopic(3, 10)
@@ -119,7 +60,7 @@ for (const [name, make] of Object.entries(clients)) {
           yield* source.commitOffsets(group, topic, new Map([[0, 7]]))
           // cheap enough to follow every Delta commit (kafkajs's own setOffsets joins the group: seconds per call)
           assert.isBelow(Date.now() - started, 3_000)
-          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const read = yield* Effect.promise(() => broker.admin.fetchOffsets({ groupId: group, topics: [topic] }))
           const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
           assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
         })))
@@ -151,18 +92,18 @@ for (const [name, make] of Object.entries(clients)) {
 
     it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
       Effect.gen(function*() {
-        const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
+        const wrong = `${broker.env.kafkaScramPassword}-wrong-4c1d`
         const started = Date.now()
         const error = yield* Effect.flip(withSource({
-          brokers: env.kafkaSaslSslBootstrap,
+          brokers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
           saslMechanism: "SCRAM-SHA-512",
-          username: env.kafkaScramUser,
+          username: broker.env.kafkaScramUser,
           password: Redacted.make(wrong),
-          caFile: env.kafkaCaFile
+          caFile: broker.env.kafkaCaFile
         }, () => Effect.void))
         assert.strictEqual(error._tag, "KafkaAuthError")
-        assert.include(error.message, `authentication failed for user ${env.kafkaScramUser}`)
+        assert.include(error.message, `authentication failed for user ${broker.env.kafkaScramUser}`)
         assert.include(error.message, "(SASL SCRAM-SHA-512)")
         assert.notInclude(error.message, "\n")
         assert.notInclude(JSON.stringify(error), wrong)
@@ -178,7 +119,7 @@ for (const [name, make] of Object.entries(clients)) {
             (seen) => nextOf(seen, 0) === 5 && nextOf(seen, 1) === 5 && nextOf(seen, 2) === 6
           ).pipe(Effect.forkChild)
           yield* Effect.sleep("2 seconds")
-          yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
+          yield* Effect.promise(() => broker.producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
           const events = yield* Fiber.join(fiber)
           assert.deepStrictEqual(valuesOf(events, 0), ["p0-3", "p0-4"])
           assert.deepStrictEqual(valuesOf(events, 1), ["p1-0", "p1-1", "p1-2", "p1-3", "p1-4"])

@@ -7,79 +7,23 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so these tests read through the replaced record decoding
 import { installed } from "../../layers/kafka/kafkajs-fast-records.ts"
-import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { Kafka, logLevel } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import { afterAll, beforeAll, beforeEach } from "vitest"
 import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import type { BufferState } from "../../layers/kafka/kafkajs-consume.ts"
 import * as MemorySecrets from "../../layers/secrets/memory.ts"
 import { type ConsumeRequest, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
 import { testJob } from "../layers/support/job.ts"
-import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 import { closedPort } from "../support/closed-port.ts"
 
-let env: ServicesEnv
-let admin: Admin
-let producer: Producer
-
-let missingServices: Error | undefined
-
-beforeAll(async () => {
-  try {
-    env = servicesEnv()
-  } catch (error) {
-    missingServices = error as Error
-    return
-  }
-  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafkajs-source-test", logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await admin.connect()
-  await producer.connect()
-})
-// every test fails (none is skipped) when the services are missing
-beforeEach(() => {
-  if (missingServices !== undefined) throw missingServices
-})
-afterAll(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-})
-
+const broker = useBroker("kafkajs-source-test", "kd-it")
+const { deleteRecords, makeTopic } = broker
 const decoder = new TextDecoder()
 
-/** Creates a fresh topic with `partitions` partitions and `perPartition` records in each (`p<partition>-<i>`). */
-const makeTopic = (partitions: number, perPartition: number, valueSize = 0, sendSize = 500) =>
-  Effect.promise(async () => {
-    const topic = `kd-it-${randomUUID().slice(0, 8)}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
-    const padding = "x".repeat(valueSize)
-    for (let partition = 0; partition < partitions; partition++) {
-      for (let from = 0; from < perPartition; from += sendSize) {
-        const count = Math.min(sendSize, perPartition - from)
-        await producer.send({
-          topic,
-          messages: Array.from({ length: count }, (_, i) => ({
-            partition,
-            key: `k${from + i}`,
-            value: `p${partition}-${from + i}${padding}`
-          }))
-        })
-      }
-    }
-    return topic
-  })
-
-/** Deletes the records of partition 0 below `offset` (as retention would). */
-const deleteRecords = (topic: string, offset: number) =>
-  Effect.promise(async () => {
-    await admin.fetchTopicOffsets(topic) // loads the topic's leaders into the admin's metadata
-    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] })
-  })
-
 const plaintext = (extra: Partial<KafkajsSource.KafkajsSourceOptions> = {}): KafkajsSource.KafkajsSourceOptions => ({
-  brokers: env.kafkaBootstrap,
+  brokers: broker.env.kafkaBootstrap,
   groupIdPrefix: "kd-it",
   ...extra
 })
@@ -88,39 +32,6 @@ const withSource = <A, E>(
   options: KafkajsSource.KafkajsSourceOptions,
   use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>
 ) => Effect.scoped(Effect.flatMap(KafkajsSource.make(options), use))
-
-/** Reads events until `done` says so (or fails after `limit`). */
-const readUntil = (
-  stream: Stream.Stream<SourceEvent, unknown>,
-  done: (events: ReadonlyArray<SourceEvent>) => boolean,
-  limit: string = "30 seconds"
-) =>
-  Effect.gen(function*() {
-    const events: Array<SourceEvent> = []
-    yield* stream.pipe(
-      Stream.takeUntil((event) => {
-        events.push(event)
-        return done(events)
-      }),
-      Stream.runDrain,
-      Effect.timeout(limit as "30 seconds")
-    )
-    return events
-  })
-
-/** The next offset reached per partition. */
-const reached = (events: ReadonlyArray<SourceEvent>): Map<number, number> => {
-  const next = new Map<number, number>()
-  for (const event of events) next.set(event.partition, event._tag === "RecordsFetched" ? event.nextOffset : event.earliest)
-  return next
-}
-
-const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
-  events.flatMap((event) =>
-    event._tag === "RecordsFetched" && event.partition === partition
-      ? event.records.map((record) => decoder.decode(record.value!))
-      : []
-  )
 
 
 describe("kafkajs KafkaSource (integration, local broker from scripts/services.sh)", () => {
@@ -170,7 +81,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         const fiber = yield* readUntil(source.consume(request), (seen) => reached(seen).get(2) === 21).pipe(Effect.forkChild)
         yield* Effect.sleep("3 seconds")
         yield* Effect.promise(() =>
-          producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] })
+          broker.producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] })
         )
         const events = yield* Fiber.join(fiber)
         assert.isFalse(events.some((event) => event.partition === 1))
@@ -184,12 +95,12 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         const topic = yield* makeTopic(1, 5)
         const plain = mechanism === "PLAIN"
         const options: KafkajsSource.KafkajsSourceOptions = {
-          brokers: env.kafkaSaslSslBootstrap,
+          brokers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
           saslMechanism: mechanism,
-          username: plain ? env.kafkaPlainUser : env.kafkaScramUser,
-          password: Redacted.make(plain ? env.kafkaPlainPassword : env.kafkaScramPassword),
-          caFile: env.kafkaCaFile,
+          username: plain ? broker.env.kafkaPlainUser : broker.env.kafkaScramUser,
+          password: Redacted.make(plain ? broker.env.kafkaPlainPassword : broker.env.kafkaScramPassword),
+          caFile: broker.env.kafkaCaFile,
           groupIdPrefix: "kd-it-sasl"
         }
         yield* withSource(options, (source) =>
@@ -209,17 +120,17 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
       const topic = yield* makeTopic(2, 3)
       const job = testJob({
         kafka: {
-          bootstrapServers: env.kafkaSaslSslBootstrap,
+          bootstrapServers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
           saslMechanism: "SCRAM-SHA-512",
           username: { secret: "kafka-api-key" },
           password: { secret: "kafka-api-secret" },
-          caFile: env.kafkaCaFile,
+          caFile: broker.env.kafkaCaFile,
           topicPrefix: "",
           groupIdPrefix: "kd-it-config"
         }
       })
-      const secrets = { "test-scope": { "kafka-api-key": env.kafkaScramUser, "kafka-api-secret": env.kafkaScramPassword } }
+      const secrets = { "test-scope": { "kafka-api-key": broker.env.kafkaScramUser, "kafka-api-secret": broker.env.kafkaScramPassword } }
       const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
         Effect.provide(KafkajsSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
       )
@@ -228,18 +139,18 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
 
   it.live("a wrong password fails fast with KafkaAuthError naming user, broker and mechanism, without the secret", () =>
     Effect.gen(function*() {
-      const wrong = `${env.kafkaPlainPassword}-wrong-9f3a`
+      const wrong = `${broker.env.kafkaPlainPassword}-wrong-9f3a`
       const started = Date.now()
       const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
+        brokers: broker.env.kafkaSaslSslBootstrap,
         securityProtocol: "SASL_SSL",
         saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
+        username: broker.env.kafkaPlainUser,
         password: Redacted.make(wrong),
-        caFile: env.kafkaCaFile
+        caFile: broker.env.kafkaCaFile
       }, () => Effect.void))
       assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, `authentication failed for user ${env.kafkaPlainUser} on ${env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
+      assert.include(error.message, `authentication failed for user ${broker.env.kafkaPlainUser} on ${broker.env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
       assert.notInclude(error.message, wrong)
       assert.notInclude(JSON.stringify(error), wrong)
       assert.isBelow(Date.now() - started, 15_000)
@@ -248,11 +159,11 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
   it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
+        brokers: broker.env.kafkaSaslSslBootstrap,
         securityProtocol: "SASL_SSL",
         saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
-        password: Redacted.make(env.kafkaPlainPassword)
+        username: broker.env.kafkaPlainUser,
+        password: Redacted.make(broker.env.kafkaPlainPassword)
       }, () => Effect.void))
       assert.strictEqual(error._tag, "KafkaAuthError")
       assert.include(error.message, "(TLS)")
@@ -289,7 +200,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
   it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
     withSource(plaintext({ queueCapacity: 1, maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>
       Effect.gen(function*() {
-        const topic = yield* makeTopic(1, 400, 100, 10)
+        const topic = yield* makeTopic(1, 400, { valueSize: 100, sendSize: 10 })
         const events: Array<SourceEvent> = []
         let deleted = false
         yield* source.consume({ topic, start: new Map([[0, 0]]), otherwise: "earliest" }).pipe(
@@ -318,7 +229,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
 
   it.live("backpressure: a slow reader keeps the buffer bounded and pauses partitions", () =>
     Effect.gen(function*() {
-      const topic = yield* makeTopic(3, 3_000, 200, 10) // small record batches, so fetches stay small
+      const topic = yield* makeTopic(3, 3_000, { valueSize: 200, sendSize: 10 }) // small record batches, so fetches stay small
       const states: Array<BufferState> = []
       const capacity = 2
       const options = plaintext({
@@ -351,13 +262,13 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         ).pipe(Effect.forkChild)
         yield* Effect.sleep("2 seconds")
         yield* Effect.promise(async () => {
-          await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
+          await broker.admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
           // a fresh producer: the shared one would not know the new partition until its metadata expires
-          const fresh = new Kafka({ brokers: [env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
+          const fresh = new Kafka({ brokers: [broker.env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
           await fresh.connect()
           await fresh.send({ topic, messages: [{ partition: 1, value: "new-0" }, { partition: 1, value: "new-1" }] })
           await fresh.disconnect()
-          const after = await admin.fetchTopicOffsets(topic)
+          const after = await broker.admin.fetchTopicOffsets(topic)
           if (after.find((entry) => entry.partition === 1)?.high !== "2") throw new Error(`not produced: ${JSON.stringify(after)}`)
         })
         const events = yield* Fiber.join(fiber)
@@ -371,10 +282,10 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
       const topic = yield* makeTopic(2, 10)
       yield* withSource(plaintext({ groupIdPrefix: prefix }), (source) =>
         readUntil(source.consume({ topic, start: new Map(), otherwise: "earliest" }), (seen) => seen.length >= 1))
-      const groups = yield* Effect.promise(() => admin.listGroups())
+      const groups = yield* Effect.promise(() => broker.admin.listGroups())
       const ours = groups.groups.filter((group) => group.groupId.startsWith(prefix)).map((group) => group.groupId)
       if (ours.length > 0) {
-        const described = yield* Effect.promise(() => admin.describeGroups(ours))
+        const described = yield* Effect.promise(() => broker.admin.describeGroups(ours))
         for (const group of described.groups) assert.include(["Empty", "Dead"], group.state, group.groupId)
       }
     }))
