@@ -1,18 +1,22 @@
 /**
  * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
- * what every client must do the same way: mirror positions into a consumer group (read back through Kafka's admin
- * API, as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
- * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * what every client must do the same way: offsets (a missing topic is TopicNotFoundError), the layer the job's
+ * `kafka` section and secrets build, mirror positions into a consumer group (read back through Kafka's admin API,
+ * as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on
+ * a wrong SCRAM password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so the kafkajs layer reads through its replaced record decoding
 import "../../layers/kafka/kafkajs-fast-records.ts"
 import { randomUUID } from "node:crypto"
+import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import type { GroupAssignment, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import * as MemorySecrets from "../../layers/secrets/memory.ts"
+import { type GroupAssignment, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
+import { testJob } from "../layers/support/job.ts"
 import { readUntil, useBroker, valuesOf } from "./support/kafka.ts"
 
 const broker = useBroker("kafka-sources-test", "kd-it-src")
@@ -36,12 +40,51 @@ const clients = {
 const nextOf = (events: ReadonlyArray<SourceEvent>, partition: number): number | undefined =>
   events.filter((e) => e.partition === partition && e._tag === "RecordsFetched").map((e) => (e as { nextOffset: number }).nextOffset).at(-1)
 
-for (const [name, make] of Object.entries(clients)) {
+/** Each layer as the job's `kafka` section and its secrets build it. */
+const configLayers = { kafkajs: KafkajsSource.layerConfig, platformatic: PlatformaticSource.layerConfig } as const
+
+for (const name of ["kafkajs", "platformatic"] as const) {
+  const make = clients[name]
   const withSource = <A, E>(connection: Connection, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
     Effect.scoped(Effect.flatMap(make(connection), use))
   const plaintext = (): Connection => ({ brokers: broker.env.kafkaBootstrap })
 
   describe(`${name} KafkaSource (integration, shared suite)`, () => {
+    it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 7)
+          assert.deepStrictEqual(yield* source.offsets(topic), [
+            { partition: 0, earliest: 0, latest: 7 },
+            { partition: 1, earliest: 0, latest: 7 },
+            { partition: 2, earliest: 0, latest: 7 }
+          ])
+          const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
+          assert.strictEqual(missing._tag, "TopicNotFoundError")
+        })))
+
+    it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(2, 3)
+        const job = testJob({
+          kafka: {
+            bootstrapServers: broker.env.kafkaSaslSslBootstrap,
+            securityProtocol: "SASL_SSL",
+            saslMechanism: "SCRAM-SHA-512",
+            username: { secret: "kafka-api-key" },
+            password: { secret: "kafka-api-secret" },
+            caFile: broker.env.kafkaCaFile,
+            topicPrefix: "",
+            groupIdPrefix: "kd-it-config"
+          }
+        })
+        const secrets = { "test-scope": { "kafka-api-key": broker.env.kafkaScramUser, "kafka-api-secret": broker.env.kafkaScramPassword } }
+        const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
+          Effect.provide(configLayers[name].pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
+        )
+        assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
+      }))
+
     it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
       withSource({
         brokers: broker.env.kafkaSaslSslBootstrap,

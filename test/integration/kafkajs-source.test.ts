@@ -1,20 +1,18 @@
 /**
  * Integration tests of the kafkajs KafkaSource against the real local broker (`bash scripts/services.sh up`):
- * offsets, consuming from positions, SASL_SSL with PLAIN and SCRAM-SHA-512, auth and connection failures,
- * records deleted under the reader, backpressure, added partitions and a clean stop.
+ * consuming from positions, SASL_SSL with PLAIN and SCRAM-SHA-512, auth and connection failures,
+ * records deleted under the reader, backpressure, added partitions and a clean stop. What both layers share
+ * (offsets, layerConfig): kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so these tests read through the replaced record decoding
 import { installed } from "../../layers/kafka/kafkajs-fast-records.ts"
 import { Kafka, logLevel } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import type { BufferState } from "../../layers/kafka/kafkajs-consume.ts"
-import * as MemorySecrets from "../../layers/secrets/memory.ts"
-import { type ConsumeRequest, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
-import { testJob } from "../layers/support/job.ts"
+import type { ConsumeRequest, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 import { closedPort } from "../support/closed-port.ts"
 
@@ -35,19 +33,6 @@ const withSource = <A, E>(
 
 
 describe("kafkajs KafkaSource (integration, local broker from scripts/services.sh)", () => {
-  it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(3, 7)
-        assert.deepStrictEqual(yield* source.offsets(topic), [
-          { partition: 0, earliest: 0, latest: 7 },
-          { partition: 1, earliest: 0, latest: 7 },
-          { partition: 2, earliest: 0, latest: 7 }
-        ])
-        const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
-        assert.strictEqual(missing._tag, "TopicNotFoundError")
-      })))
-
   it.live("consumes a multi-partition topic from the requested positions, in order, without duplicates", () =>
     withSource(plaintext(), (source) =>
       Effect.gen(function*() {
@@ -114,28 +99,6 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
           }))
       }))
   }
-
-  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
-    Effect.gen(function*() {
-      const topic = yield* makeTopic(2, 3)
-      const job = testJob({
-        kafka: {
-          bootstrapServers: broker.env.kafkaSaslSslBootstrap,
-          securityProtocol: "SASL_SSL",
-          saslMechanism: "SCRAM-SHA-512",
-          username: { secret: "kafka-api-key" },
-          password: { secret: "kafka-api-secret" },
-          caFile: broker.env.kafkaCaFile,
-          topicPrefix: "",
-          groupIdPrefix: "kd-it-config"
-        }
-      })
-      const secrets = { "test-scope": { "kafka-api-key": broker.env.kafkaScramUser, "kafka-api-secret": broker.env.kafkaScramPassword } }
-      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
-        Effect.provide(KafkajsSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
-      )
-      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
-    }))
 
   it.live("a wrong password fails fast with KafkaAuthError naming user, broker and mechanism, without the secret", () =>
     Effect.gen(function*() {

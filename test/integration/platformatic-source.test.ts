@@ -1,20 +1,16 @@
 /**
  * Integration tests of the @platformatic/kafka KafkaSource against the real local broker, the checks the kafkajs
- * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group: offsets,
+ * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group:
  * consuming from positions, excluded partitions and waiting for new records, SASL_SSL with PLAIN and
  * SCRAM-SHA-512 and the CA file, a wrong password, TLS without the CA, an unreachable broker, records deleted
  * before and under the reader, a slow reader (nothing fetched ahead), and added partitions. Every codec:
- * test/integration/compression.test.ts.
+ * test/integration/compression.test.ts; what both layers share (offsets, layerConfig): kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
-import { randomUUID } from "node:crypto"
-import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import * as MemorySecrets from "../../layers/secrets/memory.ts"
-import { KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
-import { testJob } from "../layers/support/job.ts"
+import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { closedPort } from "../support/closed-port.ts"
 import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 
@@ -31,19 +27,6 @@ const withSource = <A, E>(options: PlatformaticSource.PlatformaticSourceOptions,
   Effect.scoped(Effect.flatMap(PlatformaticSource.make(options), use))
 
 describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
-  it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(3, 7)
-        assert.deepStrictEqual(yield* source.offsets(topic), [
-          { partition: 0, earliest: 0, latest: 7 },
-          { partition: 1, earliest: 0, latest: 7 },
-          { partition: 2, earliest: 0, latest: 7 }
-        ])
-        const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
-        assert.strictEqual(missing._tag, "TopicNotFoundError")
-      })))
-
   it.live("consumes a multi-partition topic from the requested positions, in order, without duplicates", () =>
     withSource(plaintext(), (source) =>
       Effect.gen(function*() {
@@ -112,28 +95,6 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
           }))
       }))
   }
-
-  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
-    Effect.gen(function*() {
-      const topic = yield* makeTopic(2, 3)
-      const job = testJob({
-        kafka: {
-          bootstrapServers: broker.env.kafkaSaslSslBootstrap,
-          securityProtocol: "SASL_SSL",
-          saslMechanism: "SCRAM-SHA-512",
-          username: { secret: "kafka-api-key" },
-          password: { secret: "kafka-api-secret" },
-          caFile: broker.env.kafkaCaFile,
-          topicPrefix: "",
-          groupIdPrefix: "kd-it-config"
-        }
-      })
-      const secrets = { "test-scope": { "kafka-api-key": broker.env.kafkaScramUser, "kafka-api-secret": broker.env.kafkaScramPassword } }
-      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
-        Effect.provide(PlatformaticSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
-      )
-      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
-    }))
 
   it.live("a wrong password fails fast with KafkaAuthError naming user and mechanism, without the secret", () =>
     Effect.gen(function*() {
