@@ -9,8 +9,8 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { randomUUID } from "node:crypto"
 import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
-import { appIdsOf, assertOrderRow, assertStreamedOnce, killHard, orderSchema, type ProducedRecord, startContinuous } from "./support/streamed-table.ts"
+import { localEnvironment, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { appIdsOf, assertOrderRow, assertStreamedOnce, type ProducedRecord, refusedThenResumed, streamTwice } from "./support/streamed-table.ts"
 
 /** Azurite's address and account, from `scripts/services.sh env`; missing ones fail the test, never skip it. */
 const azurite = () => {
@@ -61,20 +61,9 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     const container = await newContainer("e2e")
     const topic = `aze2e_${randomUUID().slice(0, 8)}`
     const environments = azureEnvironment(dir, container)
-    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"]
     const location = `az://${container}/lakehouse/it/raw/${topic}`
-
-    const first = produce({ topic, schema: orderSchema, count: 300, partitions: 3, dir })
-    const run1 = runCli(args, secrets)
-    assert.strictEqual(run1.status, 0, run1.stderr)
-    expect(run1.stderr).toContain("300 records")
-    checkTable(location, topic, first.records, 3)
-
-    const second = produce({ topic, schema: orderSchema, count: 50, start: 300, partitions: 3, dir })
-    const run2 = runCli(args, secrets)
-    assert.strictEqual(run2.status, 0, run2.stderr)
-    expect(run2.stderr).toContain("drained: 1 commits, 50 records")
-    checkTable(location, topic, [...first.records, ...second.records], 3)
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+    const { run1, run2 } = streamTwice({ dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) })
     expect(run1.stdout + run1.stderr + run2.stdout + run2.stderr).not.toContain(env.key)
 
     // vacuum by URL: an orphan data file (a batch that crashed before its commit) is found, the table's are not;
@@ -92,17 +81,12 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     const container = await newContainer("two")
     const topic = `aztwo_${randomUUID().slice(0, 8)}`
     const environments = azureEnvironment(dir, container, "abfss")
-    const produced = produce({ topic, schema: orderSchema, count: 200, partitions: 2, dir })
     const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
-    const first = await startContinuous(args, secrets)
-    const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.notStrictEqual(second.status, 0, second.stderr)
-    expect(second.stderr).toMatch(/stream already running: checkpoint abfss:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
-    await killHard(first)
-    const more = produce({ topic, schema: orderSchema, count: 20, start: 200, partitions: 2, dir })
-    const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.strictEqual(restart.status, 0, restart.stderr)
     // read back by delta-rs through the az:// form of the same place
-    checkTable(`az://${container}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
+    const location = `az://${container}/lakehouse/it/raw/${topic}`
+    await refusedThenResumed(
+      { dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) },
+      /stream already running: checkpoint abfss:\/\/.*\/checkpoints\/It_.* is held by process \d+/
+    )
   })
 })

@@ -10,8 +10,8 @@ import { beforeAll } from "vitest"
 import { makeS3Client } from "../../layers/storage/s3.ts"
 import { testS3Settings } from "./support/s3.ts"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
-import { appIdsOf, assertOrderRow, assertStreamedOnce, killHard, orderSchema, type ProducedRecord, startContinuous } from "./support/streamed-table.ts"
+import { localEnvironment, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { appIdsOf, assertOrderRow, assertStreamedOnce, type ProducedRecord, refusedThenResumed, streamTwice } from "./support/streamed-table.ts"
 
 const endpoint = testS3Settings.endpoint!
 const accessKeyId = process.env["KAFKA_DELTA_TEST_S3_ACCESS_KEY_ID"] ?? "kd-test"
@@ -50,20 +50,9 @@ describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
     const bucket = await newBucket("e2e")
     const topic = `s3e2e_${randomUUID().slice(0, 8)}`
     const environments = s3Environment(dir, bucket)
-    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"]
     const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
-
-    const first = produce({ topic, schema: orderSchema, count: 300, partitions: 3, dir })
-    const run1 = runCli(args, secrets)
-    assert.strictEqual(run1.status, 0, run1.stderr)
-    expect(run1.stderr).toContain("300 records")
-    checkTable(location, topic, first.records, 3)
-
-    const second = produce({ topic, schema: orderSchema, count: 50, start: 300, partitions: 3, dir })
-    const run2 = runCli(args, secrets)
-    assert.strictEqual(run2.status, 0, run2.stderr)
-    expect(run2.stderr).toContain("drained: 1 commits, 50 records")
-    checkTable(location, topic, [...first.records, ...second.records], 3)
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+    const { run1, run2 } = streamTwice({ dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) })
     expect(run1.stderr + run2.stderr).not.toContain(secretAccessKey)
 
     // vacuum on S3: an orphan data file (a batch that crashed before its commit) is found, the table's are not
@@ -98,17 +87,12 @@ describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
     const bucket = await newBucket("two")
     const topic = `s3two_${randomUUID().slice(0, 8)}`
     const environments = s3Environment(dir, bucket)
-    const produced = produce({ topic, schema: orderSchema, count: 200, partitions: 2, dir })
     const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
-    const first = await startContinuous(args, secrets)
-    const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.notStrictEqual(second.status, 0, second.stderr)
-    expect(second.stderr).toMatch(/stream already running: checkpoint s3a:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
-    await killHard(first)
-    const more = produce({ topic, schema: orderSchema, count: 20, start: 200, partitions: 2, dir })
-    const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.strictEqual(restart.status, 0, restart.stderr)
-    checkTable(`s3://${bucket}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
+    const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
+    await refusedThenResumed(
+      { dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) },
+      /stream already running: checkpoint s3a:\/\/.*\/checkpoints\/It_.* is held by process \d+/
+    )
   })
 })
 

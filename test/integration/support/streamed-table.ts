@@ -1,12 +1,13 @@
 /**
  * Checks shared by the tests that run the real `kafka-delta` process into a table: that delta-rs reads back every
  * produced record exactly once with the txn version of each partition, and a continuous run started in the
- * background (to be refused a second writer, then killed as a crash would).
+ * background (to be refused a second writer, then killed as a crash would), and the runs the object-store suites
+ * make with them: two runs appending, a second writer refused and a restart after a crash.
  */
-import { assert } from "@effect/vitest"
+import { assert, expect } from "@effect/vitest"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as NodePath from "node:path"
-import { type ProducedSummary, root, type TableRead } from "./run-cli.ts"
+import { produce, type ProducedSummary, root, runCli, type TableRead } from "./run-cli.ts"
 
 /** An order with a decimal and a nullable field: the schema of the object-store runs. */
 export const orderSchema = {
@@ -88,4 +89,52 @@ export const killHard = async (background: Background): Promise<void> => {
   const { child } = background
   child.kill("SIGKILL")
   await new Promise((resolve) => child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.on("exit", resolve))
+}
+
+/** A job's `run` arguments without the trigger, the secrets it reads, and how its table is checked. */
+export interface RunCase {
+  readonly dir: string
+  readonly topic: string
+  /** `run --environment … --topic …`, without `--trigger`. */
+  readonly args: ReadonlyArray<string>
+  readonly secrets: Record<string, string>
+  /** Asserts that the table holds exactly `produced` of the topic's `partitions`. */
+  readonly check: (produced: ReadonlyArray<ProducedRecord>, partitions: number) => void
+}
+
+/**
+ * 300 `orderSchema` records over 3 partitions streamed by an available-now run, then 50 more by a second run that
+ * appends only those; the table is checked after each. Returns both runs' output.
+ */
+export const streamTwice = (run: RunCase) => {
+  const args = [...run.args, "--trigger", "available-now"]
+  const first = produce({ topic: run.topic, schema: orderSchema, count: 300, partitions: 3, dir: run.dir })
+  const run1 = runCli(args, run.secrets)
+  assert.strictEqual(run1.status, 0, run1.stderr)
+  expect(run1.stderr).toContain("300 records")
+  run.check(first.records, 3)
+
+  const second = produce({ topic: run.topic, schema: orderSchema, count: 50, start: 300, partitions: 3, dir: run.dir })
+  const run2 = runCli(args, run.secrets)
+  assert.strictEqual(run2.status, 0, run2.stderr)
+  expect(run2.stderr).toContain("drained: 1 commits, 50 records")
+  run.check([...first.records, ...second.records], 3)
+  return { run1, run2 }
+}
+
+/**
+ * A continuous run holds the stream: a second writer is refused naming the held checkpoint (`refusal`); after a
+ * SIGKILL of the first, a restart resumes exactly once (200 records over 2 partitions, then 20 more).
+ */
+export const refusedThenResumed = async (run: RunCase, refusal: RegExp): Promise<void> => {
+  const produced = produce({ topic: run.topic, schema: orderSchema, count: 200, partitions: 2, dir: run.dir })
+  const first = await startContinuous(run.args, run.secrets)
+  const second = runCli([...run.args, "--trigger", "available-now"], run.secrets, 90_000)
+  assert.notStrictEqual(second.status, 0, second.stderr)
+  expect(second.stderr).toMatch(refusal)
+  await killHard(first)
+  const more = produce({ topic: run.topic, schema: orderSchema, count: 20, start: 200, partitions: 2, dir: run.dir })
+  const restart = runCli([...run.args, "--trigger", "available-now"], run.secrets, 90_000)
+  assert.strictEqual(restart.status, 0, restart.stderr)
+  run.check([...produced.records, ...more.records], 2)
 }
