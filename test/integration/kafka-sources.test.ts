@@ -1,9 +1,10 @@
 /**
  * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
  * what every client must do the same way: offsets (a missing topic is TopicNotFoundError), the layer the job's
- * `kafka` section and secrets build, mirror positions into a consumer group (read back through Kafka's admin API,
- * as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on
- * a wrong SCRAM password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * `kafka` section and secrets build, TLS without the CA, an unreachable broker, a position below the log start,
+ * mirror positions into a consumer group (read back through Kafka's admin API, as `kafka-consumer-groups.sh
+ * --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
+ * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -17,10 +18,11 @@ import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
 import * as MemorySecrets from "../../layers/secrets/memory.ts"
 import { type GroupAssignment, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
 import { testJob } from "../layers/support/job.ts"
-import { readUntil, useBroker, valuesOf } from "./support/kafka.ts"
+import { closedPort } from "../support/closed-port.ts"
+import { reached, readUntil, useBroker, valuesOf } from "./support/kafka.ts"
 
 const broker = useBroker("kafka-sources-test", "kd-it-src")
-const { makeTopic } = broker
+const { deleteRecords, makeTopic } = broker
 
 /** Connection settings both layers take. */
 interface Connection {
@@ -30,6 +32,7 @@ interface Connection {
   readonly username?: string
   readonly password?: Redacted.Redacted<string>
   readonly caFile?: string
+  readonly retries?: number
 }
 
 const clients = {
@@ -84,6 +87,48 @@ for (const name of ["kafkajs", "platformatic"] as const) {
         )
         assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
       }))
+
+    it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(withSource({
+          brokers: broker.env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "PLAIN",
+          username: broker.env.kafkaPlainUser,
+          password: Redacted.make(broker.env.kafkaPlainPassword),
+          retries: 0
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, "(TLS)")
+        assert.include(error.message, "kafka.caFile")
+      }))
+
+    it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
+      Effect.gen(function*() {
+        const port = yield* Effect.promise(closedPort)
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaUnavailableError")
+        assert.include(error.message, `127.0.0.1:${port}`)
+        assert.include(error.message, "ECONNREFUSED")
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
+
+    it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(2, 50)
+          yield* deleteRecords(topic, 20)
+          const events = yield* readUntil(
+            source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
+            (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
+          )
+          const forZero = events.filter((event) => event.partition === 0)
+          assert.deepStrictEqual(forZero[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
+          assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
+          assert.isFalse(events.some((event) => event._tag === "OffsetOutOfRange" && event.partition === 1))
+          assert.strictEqual(valuesOf(events, 1).length, 45)
+        })))
 
     it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
       withSource({

@@ -2,7 +2,8 @@
  * Integration tests of the kafkajs KafkaSource against the real local broker (`bash scripts/services.sh up`):
  * consuming from positions, SASL_SSL with PLAIN and SCRAM-SHA-512, auth and connection failures,
  * records deleted under the reader, backpressure, added partitions and a clean stop. What both layers share
- * (offsets, layerConfig): kafka-sources.test.ts.
+ * (offsets, layerConfig, TLS without the CA, an unreachable broker, a position below the log start):
+ * kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Stream } from "effect"
@@ -14,7 +15,6 @@ import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import type { BufferState } from "../../layers/kafka/kafkajs-consume.ts"
 import type { ConsumeRequest, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
-import { closedPort } from "../support/closed-port.ts"
 
 const broker = useBroker("kafkajs-source-test", "kd-it")
 const { deleteRecords, makeTopic } = broker
@@ -118,47 +118,6 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
       assert.notInclude(JSON.stringify(error), wrong)
       assert.isBelow(Date.now() - started, 15_000)
     }))
-
-  it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(withSource({
-        brokers: broker.env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: broker.env.kafkaPlainUser,
-        password: Redacted.make(broker.env.kafkaPlainPassword)
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, "(TLS)")
-      assert.include(error.message, "kafka.caFile")
-    }))
-
-  it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
-    Effect.gen(function*() {
-      const port = yield* Effect.promise(closedPort)
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaUnavailableError")
-      assert.include(error.message, `127.0.0.1:${port}`)
-      assert.include(error.message, "ECONNREFUSED")
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(2, 50)
-        yield* deleteRecords(topic, 20)
-        const events = yield* readUntil(
-          source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
-          (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
-        )
-        const forZero = events.filter((event) => event.partition === 0)
-        assert.deepStrictEqual(forZero[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
-        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
-        assert.isFalse(events.some((event) => event._tag === "OffsetOutOfRange" && event.partition === 1))
-        assert.strictEqual(valuesOf(events, 1).length, 45)
-      })))
 
   it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
     withSource(plaintext({ queueCapacity: 1, maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>

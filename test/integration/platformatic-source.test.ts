@@ -1,17 +1,17 @@
 /**
  * Integration tests of the @platformatic/kafka KafkaSource against the real local broker, the checks the kafkajs
  * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group:
- * consuming from positions, excluded partitions and waiting for new records, SASL_SSL with PLAIN and
- * SCRAM-SHA-512 and the CA file, a wrong password, TLS without the CA, an unreachable broker, records deleted
- * before and under the reader, a slow reader (nothing fetched ahead), and added partitions. Every codec:
- * test/integration/compression.test.ts; what both layers share (offsets, layerConfig): kafka-sources.test.ts.
+ * consuming from positions, excluded partitions and waiting for new records, offsets by timestamp, SASL_SSL with
+ * PLAIN and SCRAM-SHA-512 and the CA file, a wrong password, records deleted under the reader, a slow reader
+ * (nothing fetched ahead), and added partitions. Every codec: test/integration/compression.test.ts; what both
+ * layers share (offsets, layerConfig, TLS without the CA, an unreachable broker, a position below the log start):
+ * kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Redacted, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
 import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
-import { closedPort } from "../support/closed-port.ts"
 import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 
 const broker = useBroker("platformatic-source-test", "kd-it-plt")
@@ -114,45 +114,6 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
       assert.notInclude(JSON.stringify(error), wrong)
       assert.isBelow(Date.now() - started, 15_000)
     }))
-
-  it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(withSource({
-        brokers: broker.env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: broker.env.kafkaPlainUser,
-        password: Redacted.make(broker.env.kafkaPlainPassword),
-        retries: 0
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, "(TLS)")
-      assert.include(error.message, "kafka.caFile")
-    }))
-
-  it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
-    Effect.gen(function*() {
-      const port = yield* Effect.promise(closedPort)
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaUnavailableError")
-      assert.include(error.message, `127.0.0.1:${port}`)
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(2, 50)
-        yield* deleteRecords(topic, 20)
-        const events = yield* readUntil(
-          source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
-          (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
-        )
-        assert.deepStrictEqual(events.filter((event) => event.partition === 0)[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
-        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
-        assert.strictEqual(valuesOf(events, 1).length, 45)
-      })))
 
   it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
     withSource(plaintext({ maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>
