@@ -3,8 +3,8 @@
  * what every client must do the same way: offsets (a missing topic is TopicNotFoundError), the layer the job's
  * `kafka` section and secrets build, TLS without the CA, an unreachable broker, a position below the log start,
  * mirror positions into a consumer group (read back through Kafka's admin API, as `kafka-consumer-groups.sh
- * --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
- * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * --describe` reads them), group membership with rebalances, fail fast in one line on a wrong PLAIN or SCRAM
+ * password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -177,6 +177,26 @@ for (const name of ["kafkajs", "platformatic"] as const) {
           yield* waitFor(() => owned(0).length === 4)
           yield* Fiber.interrupt(first)
         })), 90_000)
+
+    it.live("a wrong PLAIN password fails fast with KafkaAuthError naming user, broker and mechanism, without the secret", () =>
+      Effect.gen(function*() {
+        const wrong = `${broker.env.kafkaPlainPassword}-wrong-9f3a`
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({
+          brokers: broker.env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "PLAIN",
+          username: broker.env.kafkaPlainUser,
+          password: Redacted.make(wrong),
+          caFile: broker.env.kafkaCaFile
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, `authentication failed for user ${broker.env.kafkaPlainUser} on ${broker.env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
+        assert.notInclude(error.message, wrong)
+        assert.notInclude(error.message, "\n")
+        assert.notInclude(JSON.stringify(error), wrong)
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
 
     it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
       Effect.gen(function*() {
