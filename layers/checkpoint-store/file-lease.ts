@@ -12,31 +12,18 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { syncDirectory, writeFlushedTemp } from "../local-files.ts"
-import { describeHolder, encodeLease, holderOf, judge, type Lease } from "../../src/checkpoint/lease.ts"
-import { CheckpointIoError, CheckpointLeaseLostError, StreamAlreadyRunningError } from "../../src/services/CheckpointStore.ts"
-
-/** How long the lock's lease lasts and how often its holder renews it. */
-export interface LeaseOptions {
-  /** How often the holder renews its lease (default 5 seconds). */
-  readonly renewInterval?: Duration.Input | undefined
-  /**
-   * How long a lease lasts unrenewed (default 3 renew intervals: two renewals may stall or fail before another
-   * host may take the lock over). A crashed holder on another host blocks a restart this long at most.
-   */
-  readonly leaseDuration?: Duration.Input | undefined
-}
-
-/** The renew interval when none is given. */
-export const defaultRenewInterval: Duration.Duration = Duration.seconds(5)
-
-/** A held lease: `check` fails once it is lost, and renews it first if it has run out on our clock. */
-export interface LeaseHandle {
-  readonly check: Effect.Effect<void, CheckpointLeaseLostError | CheckpointIoError>
-}
-
-// the tokens of the leases this process holds now, across stores: a lock naming our own pid is another run in
-// this process if its token is here, and a previous incarnation of this process if not
-const heldHere = new Set<string>()
+import { describeHolder, encodeLease, holderOf, type Lease } from "../../src/checkpoint/lease.ts"
+import { CheckpointIoError, StreamAlreadyRunningError } from "../../src/services/CheckpointStore.ts"
+import {
+  type HeldLease,
+  judgeHere,
+  keepRenewed,
+  type LeaseHandle,
+  type LeaseOptions,
+  leaseTimes,
+  markHeld,
+  markReleased
+} from "./lease-holder.ts"
 
 const reasonOf = (error: unknown): string => {
   const e = error as NodeJS.ErrnoException
@@ -47,15 +34,6 @@ const codeOf = (error: unknown): string | undefined => (error as NodeJS.ErrnoExc
 
 const io = <A>(path: string, run: () => A): Effect.Effect<A, CheckpointIoError> =>
   Effect.try({ try: run, catch: (error) => new CheckpointIoError({ path, reason: reasonOf(error) }) })
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return codeOf(error) === "EPERM"
-  }
-}
 
 const readLock = (lock: string): { readonly text: string; readonly mtimeMs: number } | undefined => {
   let fd: number
@@ -135,15 +113,11 @@ export const holdLease = (
   options: LeaseOptions = {}
 ): Effect.Effect<LeaseHandle, StreamAlreadyRunningError | CheckpointIoError, Scope.Scope> =>
   Effect.gen(function*() {
-    const renewMs = Duration.toMillis(options.renewInterval ?? defaultRenewInterval)
-    const leaseMs = Duration.toMillis(options.leaseDuration ?? renewMs * 3)
-    if (!(renewMs > 0) || !(leaseMs > renewMs)) {
-      return yield* Effect.die(new RangeError(`lease options: leaseDuration (${leaseMs} ms) must be longer than renewInterval (${renewMs} ms), and both positive`))
-    }
+    const { renewMs, leaseMs } = yield* leaseTimes(options)
     const lock = NodePath.join(location, "lock")
     const host = Os.hostname()
     const token = randomUUID()
-    const state: { lease: Lease; lost: CheckpointLeaseLostError | undefined } = yield* Effect.acquireRelease(
+    const state: HeldLease = yield* Effect.acquireRelease(
       Effect.gen(function*() {
         for (let attempt = 0; attempt < 5; attempt++) {
           const now = yield* Clock.currentTimeMillis
@@ -154,13 +128,13 @@ export const holdLease = (
             if (found === undefined) return { _tag: "Gone" }
             // a file that is not a lease (an older version's lock) ages out one lease after it was written
             const holder = holderOf(found.text, found.mtimeMs + leaseMs)
-            const verdict = judge(holder, { now, pid: process.pid, host, isAlive, holdsHere: (t) => heldHere.has(t) })
+            const verdict = judgeHere(holder, now, host)
             if (!verdict.stale) return { _tag: "Held", holder: describeHolder(holder, now) }
             return removeStale(lock, found.text) ? { _tag: "Removed", reason: verdict.reason } : { _tag: "Gone" }
           })
           switch (outcome._tag) {
             case "Created":
-              heldHere.add(token)
+              markHeld(token)
               return { lease, lost: undefined }
             case "Held":
               return yield* new StreamAlreadyRunningError({ checkpoint: location, holder: outcome.holder })
@@ -175,7 +149,7 @@ export const holdLease = (
       }),
       (held) =>
         Effect.sync(() => {
-          heldHere.delete(token)
+          markReleased(token)
           try {
             const found = readLock(lock)
             if (found !== undefined && holderOf(found.text, 0).token === held.lease.token) {
@@ -205,32 +179,8 @@ export const holdLease = (
         return undefined
       })
     })
-    const renew = Effect.gen(function*() {
-      if (state.lost !== undefined) return yield* state.lost
-      let lost = yield* renewOnce("look again")
-      // a taker that moved our lock aside by mistake (removeStale) puts it back within microseconds
-      if (lost === "look again") lost = yield* Effect.andThen(Effect.sleep(Duration.millis(50)), renewOnce("lost"))
-      if (lost !== undefined) {
-        heldHere.delete(token)
-        state.lost = new CheckpointLeaseLostError({ checkpoint: location, reason: lost })
-        return yield* state.lost
-      }
-    })
-
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      while (state.lost === undefined) {
-        yield* Effect.sleep(Duration.millis(renewMs))
-        yield* renew.pipe(
-          Effect.catchTag("CheckpointIoError", (error) => Effect.logWarning(`could not renew the lock of checkpoint ${location}, trying again: ${error.message}`)),
-          Effect.catchTag("CheckpointLeaseLostError", (error) => Effect.logError(error.message))
-        )
-      }
-    }))
-
-    return {
-      check: Effect.suspend(() => {
-        if (state.lost !== undefined) return Effect.fail(state.lost)
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => (now < state.lease.expiresAt ? Effect.void : renew))
-      })
-    }
+    // a taker that moved our lock aside by mistake (removeStale) puts it back within microseconds
+    const renewOrLookAgain = Effect.flatMap(renewOnce("look again"), (lost) =>
+      lost === "look again" ? Effect.andThen(Effect.sleep(Duration.millis(50)), renewOnce("lost")) : Effect.succeed(lost))
+    return yield* keepRenewed(location, renewMs, state, renewOrLookAgain)
   })

@@ -7,24 +7,23 @@
  * was judged, so two takers cannot both win; without it a displaced holder finds at its next renewal that its
  * token is gone and stops (the same race, and the same outcome, as the filesystem lock's).
  */
-import { Clock, Duration, Effect, Layer, Option, Result, type Scope } from "effect"
+import { Clock, Effect, Layer, Option, Result, type Scope } from "effect"
 import * as Os from "node:os"
 import { batchIdOfFileName, decodeCommit, decodePlan, encodeCommit, encodePlan } from "../../src/checkpoint/files.ts"
-import { describeHolder, encodeLease, holderOf, judge, type Lease } from "../../src/checkpoint/lease.ts"
+import { describeHolder, encodeLease, holderOf, type Lease } from "../../src/checkpoint/lease.ts"
 import type { DeltaStorage } from "../../src/delta/storage.ts"
 import { retryTransient } from "../../src/pipeline/retry.ts"
 import { Config } from "../../src/services/Config.ts"
 import {
   CheckpointCorruptError,
   CheckpointIoError,
-  CheckpointLeaseLostError,
   CheckpointStore,
   StreamAlreadyRunningError
 } from "../../src/services/CheckpointStore.ts"
 import type { DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { isLocalLocation } from "../../src/config/location.ts"
 import { makeResolver, resolveStorageSettings, type StorageSettings } from "../storage/index.ts"
-import { defaultRenewInterval, type LeaseOptions } from "./file-lease.ts"
+import { type HeldLease, judgeHere, keepRenewed, type LeaseHandle, type LeaseOptions, leaseTimes, markHeld, markReleased } from "./lease-holder.ts"
 import * as CheckpointStoreFile from "./filesystem.ts"
 import { retainedBatches } from "./filesystem.ts"
 
@@ -34,18 +33,6 @@ const decoder = new TextDecoder()
 const ioError = (error: DeltaStorageError) =>
   new CheckpointIoError({ path: error.path, reason: error.reason, transient: error.transient })
 const io = <A>(effect: Effect.Effect<A, DeltaStorageError>) => Effect.mapError(effect, ioError)
-
-// the tokens of the object-store leases this process holds now (see file-lease.ts for why)
-const heldHere = new Set<string>()
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 /** The lock object: its text, the store's version of it (when the store has conditional replace), its age. */
 interface LockObject {
@@ -72,41 +59,32 @@ const replaceLock = (storage: DeltaStorage, found: LockObject, text: string): Ef
     ? storage.versioned.replaceIfVersion("lock", encoder.encode(text), found.version)
     : Effect.as(storage.write("lock", encoder.encode(text)), true)
 
-/** A held lease: `check` fails once it is lost. */
-interface LeaseHandle {
-  readonly check: Effect.Effect<void, CheckpointLeaseLostError | CheckpointIoError>
-}
-
 const holdLease = (storage: DeltaStorage, options: LeaseOptions): Effect.Effect<LeaseHandle, StreamAlreadyRunningError | CheckpointIoError, Scope.Scope> =>
   Effect.gen(function*() {
-    const renewMs = Duration.toMillis(options.renewInterval ?? defaultRenewInterval)
-    const leaseMs = Duration.toMillis(options.leaseDuration ?? renewMs * 3)
-    if (!(renewMs > 0) || !(leaseMs > renewMs)) {
-      return yield* Effect.die(new RangeError(`lease options: leaseDuration (${leaseMs} ms) must be longer than renewInterval (${renewMs} ms), and both positive`))
-    }
+    const { renewMs, leaseMs } = yield* leaseTimes(options)
     const location = storage.location
     const host = Os.hostname()
     const token = crypto.randomUUID()
-    const state: { lease: Lease; lost: CheckpointLeaseLostError | undefined } = yield* Effect.acquireRelease(
+    const state: HeldLease = yield* Effect.acquireRelease(
       Effect.gen(function*() {
         for (let attempt = 0; attempt < 5; attempt++) {
           const now = yield* Clock.currentTimeMillis
           const lease: Lease = { pid: process.pid, host, token, acquiredAt: now, renewedAt: now, expiresAt: now + leaseMs }
           if (yield* io(storage.putIfAbsent("lock", encoder.encode(encodeLease(lease))))) {
-            heldHere.add(token)
+            markHeld(token)
             return { lease, lost: undefined }
           }
           const found = yield* io(readLock(storage))
           if (Option.isNone(found)) continue
           // a lock object that is not a lease ages out one lease after it was written
           const holder = holderOf(found.value.text, found.value.modificationTime + leaseMs)
-          const verdict = judge(holder, { now, pid: process.pid, host, isAlive, holdsHere: (t) => heldHere.has(t) })
+          const verdict = judgeHere(holder, now, host)
           if (!verdict.stale) return yield* new StreamAlreadyRunningError({ checkpoint: location, holder: describeHolder(holder, now) })
           if (storage.versioned !== undefined && found.value.version !== undefined) {
             // replace exactly the stale lease we judged: of two takers only one can
             if (yield* io(replaceLock(storage, found.value, encodeLease(lease)))) {
               yield* Effect.logInfo(`took over the stale lock of checkpoint ${location}: ${verdict.reason}`)
-              heldHere.add(token)
+              markHeld(token)
               return { lease, lost: undefined }
             }
           } else {
@@ -118,50 +96,24 @@ const holdLease = (storage: DeltaStorage, options: LeaseOptions): Effect.Effect<
       }),
       (held) =>
         Effect.gen(function*() {
-          heldHere.delete(token)
+          markReleased(token)
           const found = yield* readLock(storage)
           if (Option.isSome(found) && holderOf(found.value.text, 0).token === held.lease.token) yield* storage.delete("lock")
         }).pipe(Effect.ignore) // best effort: a lock left behind is stale after its lease
     )
 
-    const renew = Effect.gen(function*() {
-      if (state.lost !== undefined) return yield* state.lost
+    const renewOnce = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const found = yield* io(readLock(storage))
-      let lost: string | undefined
-      if (Option.isNone(found)) lost = "the lock object is gone"
-      else {
-        const holder = holderOf(found.value.text, 0)
-        if (holder.token !== token) lost = `it is now held by ${describeHolder(holder, now)}`
-        else {
-          const next: Lease = { ...state.lease, renewedAt: now, expiresAt: now + leaseMs }
-          if (yield* io(replaceLock(storage, found.value, encodeLease(next)))) state.lease = next
-          else lost = "another process replaced the lock while it was renewed"
-        }
-      }
-      if (lost !== undefined) {
-        heldHere.delete(token)
-        state.lost = new CheckpointLeaseLostError({ checkpoint: location, reason: lost })
-        return yield* state.lost
-      }
+      if (Option.isNone(found)) return "the lock object is gone"
+      const holder = holderOf(found.value.text, 0)
+      if (holder.token !== token) return `it is now held by ${describeHolder(holder, now)}`
+      const next: Lease = { ...state.lease, renewedAt: now, expiresAt: now + leaseMs }
+      if (!(yield* io(replaceLock(storage, found.value, encodeLease(next))))) return "another process replaced the lock while it was renewed"
+      state.lease = next
+      return undefined
     })
-
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      while (state.lost === undefined) {
-        yield* Effect.sleep(Duration.millis(renewMs))
-        yield* renew.pipe(
-          Effect.catchTag("CheckpointIoError", (error) => Effect.logWarning(`could not renew the lock of checkpoint ${location}, trying again: ${error.message}`)),
-          Effect.catchTag("CheckpointLeaseLostError", (error) => Effect.logError(error.message))
-        )
-      }
-    }))
-
-    return {
-      check: Effect.suspend(() => {
-        if (state.lost !== undefined) return Effect.fail(state.lost)
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => (now < state.lease.expiresAt ? Effect.void : renew))
-      })
-    }
+    return yield* keepRenewed(location, renewMs, state, renewOnce)
   })
 
 const batchIds = (storage: DeltaStorage, directory: string) =>

@@ -9,8 +9,7 @@ import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 // before kafkajs: replaces two of its internals on the fetch path while they are not loaded yet (see the module)
 import { installed, kafkajsVersion, notInstalledWarning } from "./kafkajs-fast-records.ts"
 import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel, type SASLOptions } from "kafkajs"
-import * as Fs from "node:fs/promises"
-import { Config, ConfigFileError } from "../../src/services/Config.ts"
+import { Config, type ConfigFileError } from "../../src/services/Config.ts"
 import {
   KafkaAuthError,
   KafkaDecompressionError,
@@ -20,7 +19,15 @@ import {
   type PartitionOffsets,
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
-import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import type { SecretNotFoundError, SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import {
+  brokerList as sharedBrokerList,
+  connectionFromConfig,
+  type ConnectionOptions,
+  millis,
+  platformaticClientOptions,
+  resolveConnection
+} from "./connection.ts"
 import { type ConsumeContext, consumeStream, type ConsumeTuning } from "./kafkajs-consume.ts"
 import { DecompressionFailure, registerKafkajsCodecs } from "./codecs.ts"
 import { makeCommitOffsets, makeMemberCommits } from "./group-offsets.ts"
@@ -30,34 +37,15 @@ import { groupStream } from "./kafkajs-group.ts"
 registerKafkajsCodecs()
 
 /** How to reach and read the brokers. */
-export interface KafkajsSourceOptions extends ConsumeTuning {
-  /** Bootstrap servers, `host:port`, as a list or comma-separated. */
-  readonly brokers: ReadonlyArray<string> | string
-  readonly securityProtocol?: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" | undefined
-  readonly saslMechanism?: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted<string> | undefined
-  /** PEM file of the CA that signed the brokers' certificates (default: the system CAs). */
-  readonly caFile?: string | undefined
+export interface KafkajsSourceOptions extends ConnectionOptions, ConsumeTuning {
   /** Consumer groups are `<groupIdPrefix>-<random>`, one per `consume` (default `kafka-delta`). */
   readonly groupIdPrefix?: string | undefined
-  readonly clientId?: string | undefined
-  /** TCP/TLS connect timeout (default 5 seconds). */
-  readonly connectionTimeout?: Duration.Input | undefined
   /** SASL handshake timeout (default 10 seconds). */
   readonly authenticationTimeout?: Duration.Input | undefined
-  /** Per-request timeout (default 30 seconds). */
-  readonly requestTimeout?: Duration.Input | undefined
-  /** kafkajs's own retries before an error reaches us (default 2; the pipeline retries on its schedule). */
-  readonly retries?: number | undefined
 }
 
-const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
-  Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-
 /** The brokers as a list. */
-export const brokerList = (brokers: ReadonlyArray<string> | string): ReadonlyArray<string> =>
-  (typeof brokers === "string" ? brokers.split(",") : brokers).map((broker) => broker.trim()).filter((b) => b.length > 0)
+export const brokerList = sharedBrokerList
 
 const errorChain = (error: unknown): ReadonlyArray<Record<string, unknown>> => {
   const chain: Array<Record<string, unknown>> = []
@@ -129,16 +117,6 @@ export const toSourceError = (
   })
 }
 
-const readCa = (file: string): Effect.Effect<string, ConfigFileError> =>
-  Effect.tryPromise({
-    try: () => Fs.readFile(file, "utf8"),
-    catch: (error) =>
-      new ConfigFileError({
-        file,
-        problems: [{ path: "kafka.caFile", problem: `cannot read CA file: ${error instanceof Error ? error.message : String(error)}` }]
-      })
-  })
-
 const saslOptions = (options: KafkajsSourceOptions): SASLOptions | undefined => {
   const protocol = options.securityProtocol ?? "PLAINTEXT"
   if (!protocol.startsWith("SASL")) return undefined
@@ -161,13 +139,8 @@ const levelName = (level: number): string =>
 export const make = Effect.fnUntraced(function*(
   options: KafkajsSourceOptions
 ): Effect.fn.Return<KafkaSource["Service"], KafkaSourceError | ConfigFileError, Scope.Scope> {
-  const brokers = brokerList(options.brokers)
-  const brokersText = brokers.join(",")
-  const protocol = options.securityProtocol ?? "PLAINTEXT"
-  const secret = options.password === undefined ? "" : Redacted.value(options.password)
-  const scrub = (text: string): string => (secret.length === 0 ? text : text.split(secret).join("<redacted>"))
-  const ca = options.caFile === undefined ? undefined : yield* readCa(options.caFile)
-  const useTls = protocol === "SSL" || protocol === "SASL_SSL"
+  const connection = yield* resolveConnection(options)
+  const { brokers, brokersText, protocol, scrub, ca, useTls } = connection
   const sasl = saslOptions(options)
   const services = yield* Effect.context<never>()
   const runLog = Effect.runForkWith(services)
@@ -268,18 +241,7 @@ export const make = Effect.fnUntraced(function*(
     },
     tuning: options
   }
-  const commitOffsets = yield* makeCommitOffsets({
-    clientId: options.clientId ?? "kafka-delta",
-    bootstrapBrokers: [...brokers],
-    connectTimeout: config.connectionTimeout!,
-    requestTimeout: config.requestTimeout!,
-    retries: options.retries ?? 2,
-    autocreateTopics: false,
-    ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
-    ...(sasl === undefined
-      ? {}
-      : { sasl: { mechanism: options.saslMechanism ?? "PLAIN", username: options.username ?? "", password: secret } })
-  }, fail)
+  const commitOffsets = yield* makeCommitOffsets(platformaticClientOptions(options, connection), fail)
   const members = makeMemberCommits()
 
   return KafkaSource.of({
@@ -302,19 +264,7 @@ export const optionsFromConfig: Effect.Effect<
   Config | Secrets
 > = Effect.gen(function*() {
   const job = yield* Config
-  const secrets = yield* Secrets
-  const kafka = job.kafka
-  const username = kafka.username == null ? undefined : Redacted.value(yield* secrets.get(job.secrets.scope, kafka.username.secret))
-  const password = kafka.password == null ? undefined : yield* secrets.get(job.secrets.scope, kafka.password.secret)
-  return {
-    brokers: kafka.bootstrapServers,
-    securityProtocol: kafka.securityProtocol,
-    saslMechanism: kafka.saslMechanism,
-    username,
-    password,
-    caFile: kafka.caFile ?? undefined,
-    groupIdPrefix: kafka.groupIdPrefix
-  }
+  return { ...(yield* connectionFromConfig), groupIdPrefix: job.kafka.groupIdPrefix }
 })
 
 /** The KafkaSource layer for the job's `kafka` section, credentials read through Secrets. */

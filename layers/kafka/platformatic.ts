@@ -4,10 +4,9 @@
  * SASL_PLAINTEXT and SASL_SSL with PLAIN or SCRAM, and a CA file for TLS. One client lives as long as the layer;
  * it never joins a consumer group: `consume` fetches at the positions it is given (layers/kafka/platformatic-fetch.ts).
  */
-import { type AdminOptions, Consumer, type ConsumerOptions, type SASLOptions } from "@platformatic/kafka"
-import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import * as Fs from "node:fs/promises"
-import { Config, ConfigFileError } from "../../src/services/Config.ts"
+import { type AdminOptions, Consumer, type ConsumerOptions } from "@platformatic/kafka"
+import { type Duration, Effect, Layer, type Scope } from "effect"
+import type { Config, ConfigFileError } from "../../src/services/Config.ts"
 import {
   KafkaAuthError,
   KafkaDecompressionError,
@@ -17,28 +16,14 @@ import {
   type PartitionOffsets,
   TopicNotFoundError
 } from "../../src/services/KafkaSource.ts"
-import { type SecretNotFoundError, type SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import type { SecretNotFoundError, SecretReadError, Secrets } from "../../src/services/Secrets.ts"
+import { connectionFromConfig, type ConnectionOptions, millis, platformaticClientOptions, resolveConnection } from "./connection.ts"
 import { makeCommitOffsets, makeMemberCommits } from "./group-offsets.ts"
 import { type FetchContext, fetchStream, type TopicLayout } from "./platformatic-fetch.ts"
 import { groupStream } from "./platformatic-group.ts"
 
 /** How to reach and read the brokers. */
-export interface PlatformaticSourceOptions {
-  /** Bootstrap servers, `host:port`, as a list or comma-separated. */
-  readonly brokers: ReadonlyArray<string> | string
-  readonly securityProtocol?: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" | undefined
-  readonly saslMechanism?: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted<string> | undefined
-  /** PEM file of the CA that signed the brokers' certificates (default: the system CAs). */
-  readonly caFile?: string | undefined
-  readonly clientId?: string | undefined
-  /** TCP/TLS connect timeout (default 5 seconds). */
-  readonly connectionTimeout?: Duration.Input | undefined
-  /** Per-request timeout (default 30 seconds). */
-  readonly requestTimeout?: Duration.Input | undefined
-  /** The client's own retries before an error reaches us (default 2; the pipeline retries on its schedule). */
-  readonly retries?: number | undefined
+export interface PlatformaticSourceOptions extends ConnectionOptions {
   /** Bytes per fetch request (default 32 MiB). */
   readonly maxBytes?: number | undefined
   /** Bytes per partition per fetch (default 1 MiB). */
@@ -48,12 +33,6 @@ export interface PlatformaticSourceOptions {
   /** How old cached metadata (leaders, added partitions) may get (default 30 seconds). */
   readonly metadataMaxAge?: Duration.Input | undefined
 }
-
-const millis = (input: Duration.Input | undefined, fallback: Duration.Input): number =>
-  Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-
-const brokerList = (brokers: ReadonlyArray<string> | string): Array<string> =>
-  (typeof brokers === "string" ? brokers.split(",") : brokers).map((broker) => broker.trim()).filter((b) => b.length > 0)
 
 /** Every error `error` wraps (its cause, and the errors of an AggregateError), itself first. */
 const errorTree = (error: unknown): ReadonlyArray<Record<string, unknown>> => {
@@ -117,31 +96,12 @@ export const toSourceError = (error: unknown, context: ErrorContext, topic?: str
   return new KafkaUnavailableError({ brokers: context.brokers, reason })
 }
 
-const readCa = (file: string): Effect.Effect<string, ConfigFileError> =>
-  Effect.tryPromise({
-    try: () => Fs.readFile(file, "utf8"),
-    catch: (error) =>
-      new ConfigFileError({
-        file,
-        problems: [{ path: "kafka.caFile", problem: `cannot read CA file: ${error instanceof Error ? error.message : String(error)}` }]
-      })
-  })
-
 /** A KafkaSource on @platformatic/kafka; the client lives as long as the scope. Fails fast on bad credentials. */
 export const make = Effect.fnUntraced(function*(
   options: PlatformaticSourceOptions
 ): Effect.fn.Return<KafkaSource["Service"], KafkaSourceError | ConfigFileError, Scope.Scope> {
-  const brokers = brokerList(options.brokers)
-  const brokersText = brokers.join(",")
-  const protocol = options.securityProtocol ?? "PLAINTEXT"
-  const secret = options.password === undefined ? "" : Redacted.value(options.password)
-  const scrub = (text: string): string => (secret.length === 0 ? text : text.split(secret).join("<redacted>"))
-  const ca = options.caFile === undefined ? undefined : yield* readCa(options.caFile)
-  const useTls = protocol === "SSL" || protocol === "SASL_SSL"
-  const useSasl = protocol.startsWith("SASL")
-  const sasl: SASLOptions | undefined = useSasl
-    ? { mechanism: options.saslMechanism ?? "PLAIN", username: options.username ?? "", password: secret }
-    : undefined
+  const connection = yield* resolveConnection(options)
+  const { brokersText, protocol, scrub, useSasl } = connection
   const errorContext: ErrorContext = {
     brokers: brokersText,
     user: useSasl ? options.username : undefined,
@@ -151,16 +111,9 @@ export const make = Effect.fnUntraced(function*(
   const fail = (error: unknown, topic?: string) => toSourceError(error, errorContext, topic)
 
   const baseOptions: AdminOptions = {
-    clientId: options.clientId ?? "kafka-delta",
-    bootstrapBrokers: brokers,
-    connectTimeout: millis(options.connectionTimeout, "5 seconds"),
-    requestTimeout: millis(options.requestTimeout, "30 seconds"),
-    retries: options.retries ?? 2,
+    ...platformaticClientOptions(options, connection),
     retryDelay: 200,
-    metadataMaxAge: millis(options.metadataMaxAge, "30 seconds"),
-    autocreateTopics: false,
-    ...(useTls ? { tls: ca === undefined ? {} : { ca: [ca] } } : {}),
-    ...(sasl === undefined ? {} : { sasl })
+    metadataMaxAge: millis(options.metadataMaxAge, "30 seconds")
   }
   const clientOptions: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
     ...baseOptions,
@@ -247,21 +200,7 @@ export const optionsFromConfig: Effect.Effect<
   PlatformaticSourceOptions,
   SecretNotFoundError | SecretReadError,
   Config | Secrets
-> = Effect.gen(function*() {
-  const job = yield* Config
-  const secrets = yield* Secrets
-  const kafka = job.kafka
-  const username = kafka.username == null ? undefined : Redacted.value(yield* secrets.get(job.secrets.scope, kafka.username.secret))
-  const password = kafka.password == null ? undefined : yield* secrets.get(job.secrets.scope, kafka.password.secret)
-  return {
-    brokers: kafka.bootstrapServers,
-    securityProtocol: kafka.securityProtocol,
-    saslMechanism: kafka.saslMechanism,
-    username,
-    password,
-    caFile: kafka.caFile ?? undefined
-  }
-})
+> = connectionFromConfig
 
 /** The KafkaSource layer for the job's `kafka` section, credentials read through Secrets. */
 export const layerConfig: Layer.Layer<

@@ -6,24 +6,11 @@
  */
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
-
-const schema = {
-  type: "record",
-  name: "Order",
-  namespace: "it",
-  fields: [
-    { name: "id", type: "long" },
-    { name: "customer", type: "string" },
-    { name: "amount", type: { type: "bytes", logicalType: "decimal", precision: 12, scale: 2 } },
-    { name: "note", type: ["null", "string"], default: null }
-  ]
-}
+import { localEnvironment, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { appIdsOf, assertOrderRow, assertStreamedOnce, type ProducedRecord, refusedThenResumed, streamTwice } from "./support/streamed-table.ts"
 
 /** Azurite's address and account, from `scripts/services.sh env`; missing ones fail the test, never skip it. */
 const azurite = () => {
@@ -65,29 +52,8 @@ const azureEnvironment = (dir: string, container: string, scheme: "az" | "abfss"
     storage: { azure: { accountKey: { secret: "azure-key" }, endpoint: env.endpoint } }
   })
 
-const checkTable = (location: string, topic: string, produced: ReturnType<typeof produce>["records"], partitions: number) => {
-  const appIds = Array.from({ length: partitions }, (_, p) => `It_${topic}-p${p}`)
-  const table = readTable(location, appIds, deltaRsOptions)
-  assert.strictEqual(table.numRows, produced.length)
-  const rows = new Map(table.rows.map((row) => {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    return [`${kafka.partition}:${kafka.offset}`, row] as const
-  }))
-  assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
-  for (const record of produced) {
-    const row = rows.get(`${record.partition}:${record.offset}`)!
-    assert.isDefined(row, `partition ${record.partition} offset ${record.offset}`)
-    assert.strictEqual(row["id"], String(record.value["id"]))
-    assert.strictEqual(row["customer"], record.value["customer"])
-    assert.strictEqual(row["amount"], record.value["amount"])
-    assert.strictEqual(row["note"], record.value["note"])
-  }
-  for (let p = 0; p < partitions; p++) {
-    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-    assert.strictEqual(table.txn[`It_${topic}-p${p}`], last + 1)
-  }
-  return table
-}
+const checkTable = (location: string, topic: string, produced: ReadonlyArray<ProducedRecord>, partitions: number) =>
+  assertStreamedOnce(readTable(location, appIdsOf(topic, partitions), deltaRsOptions), topic, produced, partitions, assertOrderRow)
 
 describe("tables and checkpoints on Azure (Azurite)", () => {
   it("streams into an az:// table that delta-rs reads back, value for value; the account key stays hidden; vacuum --table az://", async () => {
@@ -95,20 +61,9 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     const container = await newContainer("e2e")
     const topic = `aze2e_${randomUUID().slice(0, 8)}`
     const environments = azureEnvironment(dir, container)
-    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"]
     const location = `az://${container}/lakehouse/it/raw/${topic}`
-
-    const first = produce({ topic, schema, count: 300, partitions: 3, dir })
-    const run1 = runCli(args, secrets)
-    assert.strictEqual(run1.status, 0, run1.stderr)
-    expect(run1.stderr).toContain("300 records")
-    checkTable(location, topic, first.records, 3)
-
-    const second = produce({ topic, schema, count: 50, start: 300, partitions: 3, dir })
-    const run2 = runCli(args, secrets)
-    assert.strictEqual(run2.status, 0, run2.stderr)
-    expect(run2.stderr).toContain("drained: 1 commits, 50 records")
-    checkTable(location, topic, [...first.records, ...second.records], 3)
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+    const { run1, run2 } = streamTwice({ dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) })
     expect(run1.stdout + run1.stderr + run2.stdout + run2.stderr).not.toContain(env.key)
 
     // vacuum by URL: an orphan data file (a batch that crashed before its commit) is found, the table's are not;
@@ -126,25 +81,12 @@ describe("tables and checkpoints on Azure (Azurite)", () => {
     const container = await newContainer("two")
     const topic = `aztwo_${randomUUID().slice(0, 8)}`
     const environments = azureEnvironment(dir, container, "abfss")
-    const produced = produce({ topic, schema, count: 200, partitions: 2, dir })
     const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
-    const first = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args, "--trigger", "continuous"], {
-      cwd: root, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...secrets }
-    })
-    let stderr = ""
-    first.stderr.on("data", (chunk) => (stderr += String(chunk)))
-    const deadline = Date.now() + 90_000
-    while (!/batch \d+ -> version/.test(stderr) && first.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    assert.isNull(first.exitCode, stderr)
-    const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.notStrictEqual(second.status, 0, second.stderr)
-    expect(second.stderr).toMatch(/stream already running: checkpoint abfss:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
-    first.kill("SIGKILL")
-    await new Promise((resolve) => first.exitCode !== null || first.signalCode !== null ? resolve(undefined) : first.on("exit", resolve))
-    const more = produce({ topic, schema, count: 20, start: 200, partitions: 2, dir })
-    const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.strictEqual(restart.status, 0, restart.stderr)
     // read back by delta-rs through the az:// form of the same place
-    checkTable(`az://${container}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
+    const location = `az://${container}/lakehouse/it/raw/${topic}`
+    await refusedThenResumed(
+      { dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) },
+      /stream already running: checkpoint abfss:\/\/.*\/checkpoints\/It_.* is held by process \d+/
+    )
   })
 })

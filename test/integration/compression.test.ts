@@ -23,6 +23,7 @@ import { runStream } from "../../src/pipeline/stream.ts"
 import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
 import { localEnvironment, python, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
 import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import { appIdsOf, assertStreamedOnce } from "./support/streamed-table.ts"
 
 let env: ServicesEnv
 beforeAll(() => {
@@ -169,27 +170,12 @@ const produceMixedAvro = (prefix: string): { dir: string; topic: string; produce
 }
 
 /** The table of `topic` under `dir` as delta-rs reads it holds every produced record once, value for value. */
-const checkTable = (dir: string, topic: string, produced: Produced) => {
-  const appIds = [0, 1].map((p) => `It_${topic}-p${p}`)
-  const table = readTable(NodePath.join(dir, "lakehouse", "it", "raw", topic), appIds)
-  assert.strictEqual(table.numRows, produced.length)
-  const rows = new Map(table.rows.map((row) => {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    return [`${kafka.partition}:${kafka.offset}`, row] as const
-  }))
-  assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
-  for (const record of produced) {
-    const row = rows.get(`${record.partition}:${record.offset}`)
-    assert.isDefined(row, `partition ${record.partition} offset ${record.offset} is in the table`)
-    assert.strictEqual(row!["id"], String(record.value["id"]))
-    assert.strictEqual(row!["sensor"], record.value["sensor"])
-    assert.strictEqual(Number(row!["value"]), record.value["value"])
-  }
-  for (const [p, appId] of appIds.entries()) {
-    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-    assert.strictEqual(table.txn[appId], last + 1, `txn version of partition ${p}`)
-  }
-}
+const checkTable = (dir: string, topic: string, produced: Produced) =>
+  assertStreamedOnce(readTable(NodePath.join(dir, "lakehouse", "it", "raw", topic), appIdsOf(topic, 2)), topic, produced, 2, (record, row) => {
+    assert.strictEqual(row["id"], String(record.value["id"]))
+    assert.strictEqual(row["sensor"], record.value["sensor"])
+    assert.strictEqual(Number(row["value"]), record.value["value"])
+  })
 
 describe("compressed topics (integration, confluent-kafka producers, local broker)", () => {
   for (const codec of codecs) {

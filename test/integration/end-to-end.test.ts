@@ -9,7 +9,8 @@ import { randomUUID } from "node:crypto"
 import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, type ProducedSummary, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { localEnvironment, produce, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { appIdsOf, assertStreamedOnce, type ProducedRecord } from "./support/streamed-table.ts"
 
 const orderSchema = {
   type: "record",
@@ -55,28 +56,15 @@ const assertRowMatches = (produced: Record<string, unknown>, row: Record<string,
   assert.deepStrictEqual(attrs, Object.fromEntries(Object.entries(produced["attrs"] as Record<string, number>).map(([k, v]) => [k, String(v)])))
 }
 
-const checkTable = (location: string, topic: string, produced: ReadonlyArray<ProducedSummary["records"][number]>, partitions: number) => {
-  const appIds = Array.from({ length: partitions }, (_, p) => `It_${topic}-p${p}`)
-  const table = readTable(location, appIds)
-  assert.strictEqual(table.numRows, produced.length)
-  const byPosition = new Map(table.rows.map((row) => {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    return [`${kafka.partition}:${kafka.offset}`, row] as const
-  }))
-  assert.strictEqual(byPosition.size, produced.length, "no (partition, offset) twice")
-  for (const record of produced) {
-    const row = byPosition.get(`${record.partition}:${record.offset}`)
-    assert.isDefined(row, `partition ${record.partition} offset ${record.offset} is in the table`)
-    assertRowMatches(record.value, row!)
-    const kafka = row!["_kafka"] as { topic: string; key: string; timestamp: string }
+const checkTable = (location: string, topic: string, produced: ReadonlyArray<ProducedRecord>, partitions: number) => {
+  const table = readTable(location, appIdsOf(topic, partitions))
+  assertStreamedOnce(table, topic, produced, partitions, (record, row) => {
+    assertRowMatches(record.value, row)
+    const kafka = row["_kafka"] as { topic: string; key: string; timestamp: string }
     assert.strictEqual(kafka.topic, topic)
     assert.strictEqual(Buffer.from(kafka.key, "hex").toString(), record.key)
     expect(Number(kafka.timestamp)).toBeGreaterThan(0)
-  }
-  for (let p = 0; p < partitions; p++) {
-    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-    assert.strictEqual(table.txn[`It_${topic}-p${p}`], last + 1, `txn version of partition ${p}`)
-  }
+  })
   return table
 }
 

@@ -1,47 +1,28 @@
 /**
  * One suite over both live KafkaSource layers (kafkajs and @platformatic/kafka) against the real local broker, for
- * what every client must do the same way: mirror positions into a consumer group (read back through Kafka's admin
- * API, as `kafka-consumer-groups.sh --describe` reads them), group membership with rebalances, fail fast in one line on a wrong SCRAM password, and
- * start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
+ * what every client must do the same way: offsets (a missing topic is TopicNotFoundError), the layer the job's
+ * `kafka` section and secrets build, TLS without the CA, an unreachable broker, a position below the log start,
+ * mirror positions into a consumer group (read back through Kafka's admin API, as `kafka-consumer-groups.sh
+ * --describe` reads them), group membership with rebalances, fail fast in one line on a wrong PLAIN or SCRAM
+ * password, and start from explicit positions, `earliest` or `latest` (the startingOffsets forms). Client-specific checks:
  * kafkajs-source.test.ts, platformatic-source.test.ts; every codec: compression.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so the kafkajs layer reads through its replaced record decoding
 import "../../layers/kafka/kafkajs-fast-records.ts"
-import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import { afterAll, beforeAll, beforeEach } from "vitest"
+import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import type { GroupAssignment, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
-import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import * as MemorySecrets from "../../layers/secrets/memory.ts"
+import { type GroupAssignment, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
+import { testJob } from "../layers/support/job.ts"
+import { closedPort } from "../support/closed-port.ts"
+import { reached, readUntil, useBroker, valuesOf } from "./support/kafka.ts"
 
-let env: ServicesEnv
-let admin: Admin
-let producer: Producer
-let missingServices: Error | undefined
-
-beforeAll(async () => {
-  try {
-    env = servicesEnv()
-  } catch (error) {
-    missingServices = error as Error
-    return
-  }
-  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafka-sources-test", logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await admin.connect()
-  await producer.connect()
-})
-beforeEach(() => {
-  if (missingServices !== undefined) throw missingServices
-})
-afterAll(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-})
+const broker = useBroker("kafka-sources-test", "kd-it-src")
+const { deleteRecords, makeTopic } = broker
 
 /** Connection settings both layers take. */
 interface Connection {
@@ -51,6 +32,7 @@ interface Connection {
   readonly username?: string
   readonly password?: Redacted.Redacted<string>
   readonly caFile?: string
+  readonly retries?: number
 }
 
 const clients = {
@@ -58,57 +40,104 @@ const clients = {
   platformatic: (connection: Connection) => PlatformaticSource.make(connection)
 } as const
 
-const decoder = new TextDecoder()
-
-const makeTopic = (partitions: number, perPartition: number) =>
-  Effect.promise(async () => {
-    const topic = `kd-it-src-${randomUUID().slice(0, 8)}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
-    for (let partition = 0; partition < partitions; partition++) {
-      await producer.send({
-        topic,
-        messages: Array.from({ length: perPartition }, (_, i) => ({ partition, value: `p${partition}-${i}` }))
-      })
-    }
-    return topic
-  })
-
-const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
-  events.flatMap((event) =>
-    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
-  )
-
-const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean) =>
-  Effect.gen(function*() {
-    const events: Array<SourceEvent> = []
-    yield* stream.pipe(
-      Stream.takeUntil((event) => {
-        events.push(event)
-        return done(events)
-      }),
-      Stream.runDrain,
-      Effect.timeout("30 seconds")
-    )
-    return events
-  })
-
 const nextOf = (events: ReadonlyArray<SourceEvent>, partition: number): number | undefined =>
   events.filter((e) => e.partition === partition && e._tag === "RecordsFetched").map((e) => (e as { nextOffset: number }).nextOffset).at(-1)
 
-for (const [name, make] of Object.entries(clients)) {
+/** Each layer as the job's `kafka` section and its secrets build it. */
+const configLayers = { kafkajs: KafkajsSource.layerConfig, platformatic: PlatformaticSource.layerConfig } as const
+
+for (const name of ["kafkajs", "platformatic"] as const) {
+  const make = clients[name]
   const withSource = <A, E>(connection: Connection, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
     Effect.scoped(Effect.flatMap(make(connection), use))
-  const plaintext = (): Connection => ({ brokers: env.kafkaBootstrap })
+  const plaintext = (): Connection => ({ brokers: broker.env.kafkaBootstrap })
 
   describe(`${name} KafkaSource (integration, shared suite)`, () => {
+    it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(3, 7)
+          assert.deepStrictEqual(yield* source.offsets(topic), [
+            { partition: 0, earliest: 0, latest: 7 },
+            { partition: 1, earliest: 0, latest: 7 },
+            { partition: 2, earliest: 0, latest: 7 }
+          ])
+          const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
+          assert.strictEqual(missing._tag, "TopicNotFoundError")
+        })))
+
+    it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
+      Effect.gen(function*() {
+        const topic = yield* makeTopic(2, 3)
+        const job = testJob({
+          kafka: {
+            bootstrapServers: broker.env.kafkaSaslSslBootstrap,
+            securityProtocol: "SASL_SSL",
+            saslMechanism: "SCRAM-SHA-512",
+            username: { secret: "kafka-api-key" },
+            password: { secret: "kafka-api-secret" },
+            caFile: broker.env.kafkaCaFile,
+            topicPrefix: "",
+            groupIdPrefix: "kd-it-config"
+          }
+        })
+        const secrets = { "test-scope": { "kafka-api-key": broker.env.kafkaScramUser, "kafka-api-secret": broker.env.kafkaScramPassword } }
+        const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
+          Effect.provide(configLayers[name].pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
+        )
+        assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
+      }))
+
+    it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(withSource({
+          brokers: broker.env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "PLAIN",
+          username: broker.env.kafkaPlainUser,
+          password: Redacted.make(broker.env.kafkaPlainPassword),
+          retries: 0
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, "(TLS)")
+        assert.include(error.message, "kafka.caFile")
+      }))
+
+    it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
+      Effect.gen(function*() {
+        const port = yield* Effect.promise(closedPort)
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaUnavailableError")
+        assert.include(error.message, `127.0.0.1:${port}`)
+        assert.include(error.message, "ECONNREFUSED")
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
+
+    it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
+      withSource(plaintext(), (source) =>
+        Effect.gen(function*() {
+          const topic = yield* makeTopic(2, 50)
+          yield* deleteRecords(topic, 20)
+          const events = yield* readUntil(
+            source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
+            (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
+          )
+          const forZero = events.filter((event) => event.partition === 0)
+          assert.deepStrictEqual(forZero[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
+          assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
+          assert.isFalse(events.some((event) => event._tag === "OffsetOutOfRange" && event.partition === 1))
+          assert.strictEqual(valuesOf(events, 1).length, 45)
+        })))
+
     it.live("commitOffsets over SASL_SSL mirrors positions into the consumer group, read back through the admin API", () =>
       withSource({
-        brokers: env.kafkaSaslSslBootstrap,
+        brokers: broker.env.kafkaSaslSslBootstrap,
         securityProtocol: "SASL_SSL",
         saslMechanism: "SCRAM-SHA-512",
-        username: env.kafkaScramUser,
-        password: Redacted.make(env.kafkaScramPassword),
-        caFile: env.kafkaCaFile
+        username: broker.env.kafkaScramUser,
+        password: Redacted.make(broker.env.kafkaScramPassword),
+        caFile: broker.env.kafkaCaFile
       }, (source) =>
         Effect.gen(function*() {
           const topic = yield* makeTopic(3, 10)
@@ -119,7 +148,7 @@ for (const [name, make] of Object.entries(clients)) {
           yield* source.commitOffsets(group, topic, new Map([[0, 7]]))
           // cheap enough to follow every Delta commit (kafkajs's own setOffsets joins the group: seconds per call)
           assert.isBelow(Date.now() - started, 3_000)
-          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const read = yield* Effect.promise(() => broker.admin.fetchOffsets({ groupId: group, topics: [topic] }))
           const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
           assert.deepStrictEqual(committed, [[0, 7], [1, 10], [2, 0]])
         })))
@@ -162,26 +191,46 @@ for (const [name, make] of Object.entries(clients)) {
           for (let i = 0; i < 300 && !assigned; i++) yield* Effect.sleep("100 millis")
           assert.isTrue(assigned)
           yield* source.commitOffsets(group, topic, new Map([[0, 3], [1, 5]]))
-          const read = yield* Effect.promise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
+          const read = yield* Effect.promise(() => broker.admin.fetchOffsets({ groupId: group, topics: [topic] }))
           const committed = read[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort((a, b) => a[0]! - b[0]!)
           assert.deepStrictEqual(committed, [[0, 3], [1, 5]])
           yield* Fiber.interrupt(member)
         })), 90_000)
 
-    it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
+    it.live("a wrong PLAIN password fails fast with KafkaAuthError naming user, broker and mechanism, without the secret", () =>
       Effect.gen(function*() {
-        const wrong = `${env.kafkaScramPassword}-wrong-4c1d`
+        const wrong = `${broker.env.kafkaPlainPassword}-wrong-9f3a`
         const started = Date.now()
         const error = yield* Effect.flip(withSource({
-          brokers: env.kafkaSaslSslBootstrap,
+          brokers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
-          saslMechanism: "SCRAM-SHA-512",
-          username: env.kafkaScramUser,
+          saslMechanism: "PLAIN",
+          username: broker.env.kafkaPlainUser,
           password: Redacted.make(wrong),
-          caFile: env.kafkaCaFile
+          caFile: broker.env.kafkaCaFile
         }, () => Effect.void))
         assert.strictEqual(error._tag, "KafkaAuthError")
-        assert.include(error.message, `authentication failed for user ${env.kafkaScramUser}`)
+        assert.include(error.message, `authentication failed for user ${broker.env.kafkaPlainUser} on ${broker.env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
+        assert.notInclude(error.message, wrong)
+        assert.notInclude(error.message, "\n")
+        assert.notInclude(JSON.stringify(error), wrong)
+        assert.isBelow(Date.now() - started, 15_000)
+      }))
+
+    it.live("a wrong SCRAM-SHA-512 password fails fast with one line naming user and mechanism, without the secret", () =>
+      Effect.gen(function*() {
+        const wrong = `${broker.env.kafkaScramPassword}-wrong-4c1d`
+        const started = Date.now()
+        const error = yield* Effect.flip(withSource({
+          brokers: broker.env.kafkaSaslSslBootstrap,
+          securityProtocol: "SASL_SSL",
+          saslMechanism: "SCRAM-SHA-512",
+          username: broker.env.kafkaScramUser,
+          password: Redacted.make(wrong),
+          caFile: broker.env.kafkaCaFile
+        }, () => Effect.void))
+        assert.strictEqual(error._tag, "KafkaAuthError")
+        assert.include(error.message, `authentication failed for user ${broker.env.kafkaScramUser}`)
         assert.include(error.message, "(SASL SCRAM-SHA-512)")
         assert.notInclude(error.message, "\n")
         assert.notInclude(JSON.stringify(error), wrong)
@@ -197,7 +246,7 @@ for (const [name, make] of Object.entries(clients)) {
             (seen) => nextOf(seen, 0) === 5 && nextOf(seen, 1) === 5 && nextOf(seen, 2) === 6
           ).pipe(Effect.forkChild)
           yield* Effect.sleep("2 seconds")
-          yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
+          yield* Effect.promise(() => broker.producer.send({ topic, messages: [{ partition: 2, value: "after-start" }] }))
           const events = yield* Fiber.join(fiber)
           assert.deepStrictEqual(valuesOf(events, 0), ["p0-3", "p0-4"])
           assert.deepStrictEqual(valuesOf(events, 1), ["p1-0", "p1-1", "p1-2", "p1-3", "p1-4"])

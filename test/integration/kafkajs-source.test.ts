@@ -1,85 +1,27 @@
 /**
  * Integration tests of the kafkajs KafkaSource against the real local broker (`bash scripts/services.sh up`):
- * offsets, consuming from positions, SASL_SSL with PLAIN and SCRAM-SHA-512, auth and connection failures,
- * records deleted under the reader, backpressure, added partitions and a clean stop.
+ * consuming from positions, SASL_SSL with PLAIN and SCRAM-SHA-512, auth and connection failures,
+ * records deleted under the reader, backpressure, added partitions and a clean stop. What both layers share
+ * (offsets, layerConfig, a wrong password, TLS without the CA, an unreachable broker, a position below the log
+ * start): kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Redacted, Stream } from "effect"
 // before kafkajs, as the live layer has it, so these tests read through the replaced record decoding
 import { installed } from "../../layers/kafka/kafkajs-fast-records.ts"
-import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { Kafka, logLevel } from "kafkajs"
 import { randomUUID } from "node:crypto"
-import { afterAll, beforeAll, beforeEach } from "vitest"
-import * as MemoryConfig from "../../layers/config/memory.ts"
 import * as KafkajsSource from "../../layers/kafka/kafkajs.ts"
 import type { BufferState } from "../../layers/kafka/kafkajs-consume.ts"
-import * as MemorySecrets from "../../layers/secrets/memory.ts"
-import { type ConsumeRequest, KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
-import { testJob } from "../layers/support/job.ts"
-import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
-import { closedPort } from "../support/closed-port.ts"
+import type { ConsumeRequest, KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 
-let env: ServicesEnv
-let admin: Admin
-let producer: Producer
-
-let missingServices: Error | undefined
-
-beforeAll(async () => {
-  try {
-    env = servicesEnv()
-  } catch (error) {
-    missingServices = error as Error
-    return
-  }
-  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "kafkajs-source-test", logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await admin.connect()
-  await producer.connect()
-})
-// every test fails (none is skipped) when the services are missing
-beforeEach(() => {
-  if (missingServices !== undefined) throw missingServices
-})
-afterAll(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-})
-
+const broker = useBroker("kafkajs-source-test", "kd-it")
+const { deleteRecords, makeTopic } = broker
 const decoder = new TextDecoder()
 
-/** Creates a fresh topic with `partitions` partitions and `perPartition` records in each (`p<partition>-<i>`). */
-const makeTopic = (partitions: number, perPartition: number, valueSize = 0, sendSize = 500) =>
-  Effect.promise(async () => {
-    const topic = `kd-it-${randomUUID().slice(0, 8)}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
-    const padding = "x".repeat(valueSize)
-    for (let partition = 0; partition < partitions; partition++) {
-      for (let from = 0; from < perPartition; from += sendSize) {
-        const count = Math.min(sendSize, perPartition - from)
-        await producer.send({
-          topic,
-          messages: Array.from({ length: count }, (_, i) => ({
-            partition,
-            key: `k${from + i}`,
-            value: `p${partition}-${from + i}${padding}`
-          }))
-        })
-      }
-    }
-    return topic
-  })
-
-/** Deletes the records of partition 0 below `offset` (as retention would). */
-const deleteRecords = (topic: string, offset: number) =>
-  Effect.promise(async () => {
-    await admin.fetchTopicOffsets(topic) // loads the topic's leaders into the admin's metadata
-    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] })
-  })
-
 const plaintext = (extra: Partial<KafkajsSource.KafkajsSourceOptions> = {}): KafkajsSource.KafkajsSourceOptions => ({
-  brokers: env.kafkaBootstrap,
+  brokers: broker.env.kafkaBootstrap,
   groupIdPrefix: "kd-it",
   ...extra
 })
@@ -89,54 +31,8 @@ const withSource = <A, E>(
   use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>
 ) => Effect.scoped(Effect.flatMap(KafkajsSource.make(options), use))
 
-/** Reads events until `done` says so (or fails after `limit`). */
-const readUntil = (
-  stream: Stream.Stream<SourceEvent, unknown>,
-  done: (events: ReadonlyArray<SourceEvent>) => boolean,
-  limit: string = "30 seconds"
-) =>
-  Effect.gen(function*() {
-    const events: Array<SourceEvent> = []
-    yield* stream.pipe(
-      Stream.takeUntil((event) => {
-        events.push(event)
-        return done(events)
-      }),
-      Stream.runDrain,
-      Effect.timeout(limit as "30 seconds")
-    )
-    return events
-  })
-
-/** The next offset reached per partition. */
-const reached = (events: ReadonlyArray<SourceEvent>): Map<number, number> => {
-  const next = new Map<number, number>()
-  for (const event of events) next.set(event.partition, event._tag === "RecordsFetched" ? event.nextOffset : event.earliest)
-  return next
-}
-
-const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
-  events.flatMap((event) =>
-    event._tag === "RecordsFetched" && event.partition === partition
-      ? event.records.map((record) => decoder.decode(record.value!))
-      : []
-  )
-
 
 describe("kafkajs KafkaSource (integration, local broker from scripts/services.sh)", () => {
-  it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(3, 7)
-        assert.deepStrictEqual(yield* source.offsets(topic), [
-          { partition: 0, earliest: 0, latest: 7 },
-          { partition: 1, earliest: 0, latest: 7 },
-          { partition: 2, earliest: 0, latest: 7 }
-        ])
-        const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
-        assert.strictEqual(missing._tag, "TopicNotFoundError")
-      })))
-
   it.live("consumes a multi-partition topic from the requested positions, in order, without duplicates", () =>
     withSource(plaintext(), (source) =>
       Effect.gen(function*() {
@@ -170,7 +66,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         const fiber = yield* readUntil(source.consume(request), (seen) => reached(seen).get(2) === 21).pipe(Effect.forkChild)
         yield* Effect.sleep("3 seconds")
         yield* Effect.promise(() =>
-          producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] })
+          broker.producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] })
         )
         const events = yield* Fiber.join(fiber)
         assert.isFalse(events.some((event) => event.partition === 1))
@@ -184,12 +80,12 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         const topic = yield* makeTopic(1, 5)
         const plain = mechanism === "PLAIN"
         const options: KafkajsSource.KafkajsSourceOptions = {
-          brokers: env.kafkaSaslSslBootstrap,
+          brokers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
           saslMechanism: mechanism,
-          username: plain ? env.kafkaPlainUser : env.kafkaScramUser,
-          password: Redacted.make(plain ? env.kafkaPlainPassword : env.kafkaScramPassword),
-          caFile: env.kafkaCaFile,
+          username: plain ? broker.env.kafkaPlainUser : broker.env.kafkaScramUser,
+          password: Redacted.make(plain ? broker.env.kafkaPlainPassword : broker.env.kafkaScramPassword),
+          caFile: broker.env.kafkaCaFile,
           groupIdPrefix: "kd-it-sasl"
         }
         yield* withSource(options, (source) =>
@@ -204,92 +100,10 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
       }))
   }
 
-  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
-    Effect.gen(function*() {
-      const topic = yield* makeTopic(2, 3)
-      const job = testJob({
-        kafka: {
-          bootstrapServers: env.kafkaSaslSslBootstrap,
-          securityProtocol: "SASL_SSL",
-          saslMechanism: "SCRAM-SHA-512",
-          username: { secret: "kafka-api-key" },
-          password: { secret: "kafka-api-secret" },
-          caFile: env.kafkaCaFile,
-          topicPrefix: "",
-          groupIdPrefix: "kd-it-config"
-        }
-      })
-      const secrets = { "test-scope": { "kafka-api-key": env.kafkaScramUser, "kafka-api-secret": env.kafkaScramPassword } }
-      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
-        Effect.provide(KafkajsSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
-      )
-      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
-    }))
-
-  it.live("a wrong password fails fast with KafkaAuthError naming user, broker and mechanism, without the secret", () =>
-    Effect.gen(function*() {
-      const wrong = `${env.kafkaPlainPassword}-wrong-9f3a`
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
-        password: Redacted.make(wrong),
-        caFile: env.kafkaCaFile
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, `authentication failed for user ${env.kafkaPlainUser} on ${env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
-      assert.notInclude(error.message, wrong)
-      assert.notInclude(JSON.stringify(error), wrong)
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
-        password: Redacted.make(env.kafkaPlainPassword)
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, "(TLS)")
-      assert.include(error.message, "kafka.caFile")
-    }))
-
-  it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
-    Effect.gen(function*() {
-      const port = yield* Effect.promise(closedPort)
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaUnavailableError")
-      assert.include(error.message, `127.0.0.1:${port}`)
-      assert.include(error.message, "ECONNREFUSED")
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(2, 50)
-        yield* deleteRecords(topic, 20)
-        const events = yield* readUntil(
-          source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
-          (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
-        )
-        const forZero = events.filter((event) => event.partition === 0)
-        assert.deepStrictEqual(forZero[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
-        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
-        assert.isFalse(events.some((event) => event._tag === "OffsetOutOfRange" && event.partition === 1))
-        assert.strictEqual(valuesOf(events, 1).length, 45)
-      })))
-
   it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
     withSource(plaintext({ queueCapacity: 1, maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>
       Effect.gen(function*() {
-        const topic = yield* makeTopic(1, 400, 100, 10)
+        const topic = yield* makeTopic(1, 400, { valueSize: 100, sendSize: 10 })
         const events: Array<SourceEvent> = []
         let deleted = false
         yield* source.consume({ topic, start: new Map([[0, 0]]), otherwise: "earliest" }).pipe(
@@ -318,7 +132,7 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
 
   it.live("backpressure: a slow reader keeps the buffer bounded and pauses partitions", () =>
     Effect.gen(function*() {
-      const topic = yield* makeTopic(3, 3_000, 200, 10) // small record batches, so fetches stay small
+      const topic = yield* makeTopic(3, 3_000, { valueSize: 200, sendSize: 10 }) // small record batches, so fetches stay small
       const states: Array<BufferState> = []
       const capacity = 2
       const options = plaintext({
@@ -351,13 +165,13 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
         ).pipe(Effect.forkChild)
         yield* Effect.sleep("2 seconds")
         yield* Effect.promise(async () => {
-          await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
+          await broker.admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
           // a fresh producer: the shared one would not know the new partition until its metadata expires
-          const fresh = new Kafka({ brokers: [env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
+          const fresh = new Kafka({ brokers: [broker.env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
           await fresh.connect()
           await fresh.send({ topic, messages: [{ partition: 1, value: "new-0" }, { partition: 1, value: "new-1" }] })
           await fresh.disconnect()
-          const after = await admin.fetchTopicOffsets(topic)
+          const after = await broker.admin.fetchTopicOffsets(topic)
           if (after.find((entry) => entry.partition === 1)?.high !== "2") throw new Error(`not produced: ${JSON.stringify(after)}`)
         })
         const events = yield* Fiber.join(fiber)
@@ -371,10 +185,10 @@ describe("kafkajs KafkaSource (integration, local broker from scripts/services.s
       const topic = yield* makeTopic(2, 10)
       yield* withSource(plaintext({ groupIdPrefix: prefix }), (source) =>
         readUntil(source.consume({ topic, start: new Map(), otherwise: "earliest" }), (seen) => seen.length >= 1))
-      const groups = yield* Effect.promise(() => admin.listGroups())
+      const groups = yield* Effect.promise(() => broker.admin.listGroups())
       const ours = groups.groups.filter((group) => group.groupId.startsWith(prefix)).map((group) => group.groupId)
       if (ours.length > 0) {
-        const described = yield* Effect.promise(() => admin.describeGroups(ours))
+        const described = yield* Effect.promise(() => broker.admin.describeGroups(ours))
         for (const group of described.groups) assert.include(["Empty", "Dead"], group.state, group.groupId)
       }
     }))

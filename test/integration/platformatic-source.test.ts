@@ -1,122 +1,32 @@
 /**
  * Integration tests of the @platformatic/kafka KafkaSource against the real local broker, the checks the kafkajs
- * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group: offsets,
- * consuming from positions, excluded partitions and waiting for new records, SASL_SSL with PLAIN and
- * SCRAM-SHA-512 and the CA file, a wrong password, TLS without the CA, an unreachable broker, records deleted
- * before and under the reader, a slow reader (nothing fetched ahead), and added partitions. Every codec:
- * test/integration/compression.test.ts.
+ * layer passes (test/integration/kafkajs-source.test.ts) that apply to a reader without a consumer group:
+ * consuming from positions, excluded partitions and waiting for new records, offsets by timestamp, SASL_SSL with
+ * PLAIN and SCRAM-SHA-512 and the CA file, records deleted under the reader, a slow reader (nothing fetched
+ * ahead), and added partitions. Every codec: test/integration/compression.test.ts; what both layers share
+ * (offsets, layerConfig, a wrong password, TLS without the CA, an unreachable broker, a position below the log
+ * start): kafka-sources.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
-import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
-import { randomUUID } from "node:crypto"
-import { afterAll, beforeAll, beforeEach } from "vitest"
-import * as MemoryConfig from "../../layers/config/memory.ts"
+import { Effect, Fiber, Redacted, Stream } from "effect"
+import { Kafka, logLevel } from "kafkajs"
 import * as PlatformaticSource from "../../layers/kafka/platformatic.ts"
-import * as MemorySecrets from "../../layers/secrets/memory.ts"
-import { KafkaSource, type SourceEvent } from "../../src/services/KafkaSource.ts"
-import { testJob } from "../layers/support/job.ts"
-import { closedPort } from "../support/closed-port.ts"
-import { type ServicesEnv, servicesEnv } from "./support/services-env.ts"
+import type { KafkaSource, SourceEvent } from "../../src/services/KafkaSource.ts"
+import { readUntil, reached, useBroker, valuesOf } from "./support/kafka.ts"
 
-let env: ServicesEnv
-let admin: Admin
-let producer: Producer
-let missingServices: Error | undefined
-
-beforeAll(async () => {
-  try {
-    env = servicesEnv()
-  } catch (error) {
-    missingServices = error as Error
-    return
-  }
-  const kafka = new Kafka({ brokers: [env.kafkaBootstrap], clientId: "platformatic-source-test", logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await admin.connect()
-  await producer.connect()
-})
-beforeEach(() => {
-  if (missingServices !== undefined) throw missingServices
-})
-afterAll(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-})
-
+const broker = useBroker("platformatic-source-test", "kd-it-plt")
+const { deleteRecords, makeTopic } = broker
 const decoder = new TextDecoder()
 
-/** A fresh topic with `partitions` partitions and `perPartition` records in each (`p<partition>-<i>`). */
-const makeTopic = (partitions: number, perPartition: number, sendSize = 500) =>
-  Effect.promise(async () => {
-    const topic = `kd-it-plt-${randomUUID().slice(0, 8)}`
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
-    for (let partition = 0; partition < partitions; partition++) {
-      for (let from = 0; from < perPartition; from += sendSize) {
-        const count = Math.min(sendSize, perPartition - from)
-        await producer.send({
-          topic,
-          messages: Array.from({ length: count }, (_, i) => ({ partition, key: `k${from + i}`, value: `p${partition}-${from + i}` }))
-        })
-      }
-    }
-    return topic
-  })
-
-const deleteRecords = (topic: string, offset: number) =>
-  Effect.promise(async () => {
-    await admin.fetchTopicOffsets(topic)
-    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(offset) }] })
-  })
-
 const plaintext = (extra: Partial<PlatformaticSource.PlatformaticSourceOptions> = {}): PlatformaticSource.PlatformaticSourceOptions => ({
-  brokers: env.kafkaBootstrap,
+  brokers: broker.env.kafkaBootstrap,
   ...extra
 })
 
 const withSource = <A, E>(options: PlatformaticSource.PlatformaticSourceOptions, use: (source: KafkaSource["Service"]) => Effect.Effect<A, E>) =>
   Effect.scoped(Effect.flatMap(PlatformaticSource.make(options), use))
 
-const readUntil = (stream: Stream.Stream<SourceEvent, unknown>, done: (events: ReadonlyArray<SourceEvent>) => boolean, limit = "30 seconds") =>
-  Effect.gen(function*() {
-    const events: Array<SourceEvent> = []
-    yield* stream.pipe(
-      Stream.takeUntil((event) => {
-        events.push(event)
-        return done(events)
-      }),
-      Stream.runDrain,
-      Effect.timeout(limit as "30 seconds")
-    )
-    return events
-  })
-
-const reached = (events: ReadonlyArray<SourceEvent>): Map<number, number> => {
-  const next = new Map<number, number>()
-  for (const event of events) next.set(event.partition, event._tag === "RecordsFetched" ? event.nextOffset : event.earliest)
-  return next
-}
-
-const valuesOf = (events: ReadonlyArray<SourceEvent>, partition: number): Array<string> =>
-  events.flatMap((event) =>
-    event._tag === "RecordsFetched" && event.partition === partition ? event.records.map((record) => decoder.decode(record.value!)) : []
-  )
-
 describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
-  it.live("offsets: earliest and latest per partition; a missing topic is TopicNotFoundError", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(3, 7)
-        assert.deepStrictEqual(yield* source.offsets(topic), [
-          { partition: 0, earliest: 0, latest: 7 },
-          { partition: 1, earliest: 0, latest: 7 },
-          { partition: 2, earliest: 0, latest: 7 }
-        ])
-        const missing = yield* Effect.flip(source.offsets(`kd-it-missing-${randomUUID().slice(0, 8)}`))
-        assert.strictEqual(missing._tag, "TopicNotFoundError")
-      })))
-
   it.live("consumes a multi-partition topic from the requested positions, in order, without duplicates", () =>
     withSource(plaintext(), (source) =>
       Effect.gen(function*() {
@@ -143,7 +53,7 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
           (seen) => reached(seen).get(2) === 21
         ).pipe(Effect.forkChild)
         yield* Effect.sleep("2 seconds")
-        yield* Effect.promise(() => producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] }))
+        yield* Effect.promise(() => broker.producer.send({ topic, messages: [{ partition: 1, value: "late-1" }, { partition: 2, value: "late-2" }] }))
         const events = yield* Fiber.join(fiber)
         assert.isFalse(events.some((event) => event.partition === 1))
         assert.deepStrictEqual(valuesOf(events, 2), ["late-2"])
@@ -155,7 +65,7 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
       Effect.gen(function*() {
         const topic = yield* makeTopic(2, 0)
         yield* Effect.promise(() =>
-          producer.send({
+          broker.producer.send({
             topic,
             messages: [1_000, 2_000, 3_000].map((timestamp, i) => ({ partition: 0, timestamp: String(timestamp), value: `t${i}` }))
           })
@@ -171,12 +81,12 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
         const topic = yield* makeTopic(1, 5)
         const plain = mechanism === "PLAIN"
         yield* withSource({
-          brokers: env.kafkaSaslSslBootstrap,
+          brokers: broker.env.kafkaSaslSslBootstrap,
           securityProtocol: "SASL_SSL",
           saslMechanism: mechanism,
-          username: plain ? env.kafkaPlainUser : env.kafkaScramUser,
-          password: Redacted.make(plain ? env.kafkaPlainPassword : env.kafkaScramPassword),
-          caFile: env.kafkaCaFile
+          username: plain ? broker.env.kafkaPlainUser : broker.env.kafkaScramUser,
+          password: Redacted.make(plain ? broker.env.kafkaPlainPassword : broker.env.kafkaScramPassword),
+          caFile: broker.env.kafkaCaFile
         }, (source) =>
           Effect.gen(function*() {
             assert.deepStrictEqual(yield* source.offsets(topic), [{ partition: 0, earliest: 0, latest: 5 }])
@@ -186,90 +96,10 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
       }))
   }
 
-  it.live("layerConfig: the job's kafka section, credentials from its secret scope, reaches the SASL_SSL broker", () =>
-    Effect.gen(function*() {
-      const topic = yield* makeTopic(2, 3)
-      const job = testJob({
-        kafka: {
-          bootstrapServers: env.kafkaSaslSslBootstrap,
-          securityProtocol: "SASL_SSL",
-          saslMechanism: "SCRAM-SHA-512",
-          username: { secret: "kafka-api-key" },
-          password: { secret: "kafka-api-secret" },
-          caFile: env.kafkaCaFile,
-          topicPrefix: "",
-          groupIdPrefix: "kd-it-config"
-        }
-      })
-      const secrets = { "test-scope": { "kafka-api-key": env.kafkaScramUser, "kafka-api-secret": env.kafkaScramPassword } }
-      const offsets = yield* KafkaSource.use((source) => source.offsets(topic)).pipe(
-        Effect.provide(PlatformaticSource.layerConfig.pipe(Layer.provide([MemoryConfig.layer(job), MemorySecrets.layer(secrets)])))
-      )
-      assert.deepStrictEqual(offsets.map((entry) => entry.latest), [3, 3])
-    }))
-
-  it.live("a wrong password fails fast with KafkaAuthError naming user and mechanism, without the secret", () =>
-    Effect.gen(function*() {
-      const wrong = `${env.kafkaPlainPassword}-wrong-9f3a`
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
-        password: Redacted.make(wrong),
-        caFile: env.kafkaCaFile
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, `authentication failed for user ${env.kafkaPlainUser} on ${env.kafkaSaslSslBootstrap} (SASL PLAIN)`)
-      assert.notInclude(error.message, "\n")
-      assert.notInclude(JSON.stringify(error), wrong)
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("TLS without the right CA is KafkaAuthError (TLS) naming the CA setting", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(withSource({
-        brokers: env.kafkaSaslSslBootstrap,
-        securityProtocol: "SASL_SSL",
-        saslMechanism: "PLAIN",
-        username: env.kafkaPlainUser,
-        password: Redacted.make(env.kafkaPlainPassword),
-        retries: 0
-      }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaAuthError")
-      assert.include(error.message, "(TLS)")
-      assert.include(error.message, "kafka.caFile")
-    }))
-
-  it.live("an unreachable broker is KafkaUnavailableError naming the address", () =>
-    Effect.gen(function*() {
-      const port = yield* Effect.promise(closedPort)
-      const started = Date.now()
-      const error = yield* Effect.flip(withSource({ brokers: `127.0.0.1:${port}`, retries: 1 }, () => Effect.void))
-      assert.strictEqual(error._tag, "KafkaUnavailableError")
-      assert.include(error.message, `127.0.0.1:${port}`)
-      assert.isBelow(Date.now() - started, 15_000)
-    }))
-
-  it.live("a position below the log start is reported as OffsetOutOfRange, then records from earliest", () =>
-    withSource(plaintext(), (source) =>
-      Effect.gen(function*() {
-        const topic = yield* makeTopic(2, 50)
-        yield* deleteRecords(topic, 20)
-        const events = yield* readUntil(
-          source.consume({ topic, start: new Map([[0, 5], [1, 5]]), otherwise: "earliest" }),
-          (seen) => reached(seen).get(0) === 50 && reached(seen).get(1) === 50
-        )
-        assert.deepStrictEqual(events.filter((event) => event.partition === 0)[0], { _tag: "OffsetOutOfRange", topic, partition: 0, requested: 5, earliest: 20 })
-        assert.deepStrictEqual(valuesOf(events, 0), Array.from({ length: 30 }, (_, i) => `p0-${i + 20}`))
-        assert.strictEqual(valuesOf(events, 1).length, 45)
-      })))
-
   it.live("records deleted under a running reader: OffsetOutOfRange, then reading goes on from the new log start", () =>
     withSource(plaintext({ maxBytesPerPartition: 2_048, maxBytes: 4_096 }), (source) =>
       Effect.gen(function*() {
-        const topic = yield* makeTopic(1, 400, 10)
+        const topic = yield* makeTopic(1, 400, { sendSize: 10 })
         const events: Array<SourceEvent> = []
         let deleted = false
         yield* source.consume({ topic, start: new Map([[0, 0]]), otherwise: "earliest" }).pipe(
@@ -295,7 +125,7 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
   it.live("a slow reader: nothing is fetched ahead of the pulls", () =>
     withSource(plaintext({ maxBytesPerPartition: 2_048, maxBytes: 8_192 }), (source) =>
       Effect.gen(function*() {
-        const topic = yield* makeTopic(2, 2_000, 10)
+        const topic = yield* makeTopic(2, 2_000, { sendSize: 10 })
         const events = yield* readUntil(
           source.consume({ topic, start: new Map(), otherwise: "earliest" }).pipe(Stream.tap(() => Effect.sleep("20 millis"))),
           (seen) => seen.length >= 20
@@ -315,8 +145,8 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
         ).pipe(Effect.forkChild)
         yield* Effect.sleep("2 seconds")
         yield* Effect.promise(async () => {
-          await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
-          const fresh = new Kafka({ brokers: [env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
+          await broker.admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
+          const fresh = new Kafka({ brokers: [broker.env.kafkaBootstrap], logLevel: logLevel.NOTHING }).producer()
           await fresh.connect()
           await fresh.send({ topic, messages: [{ partition: 1, value: "new-0" }, { partition: 1, value: "new-1" }] })
           await fresh.disconnect()

@@ -1,15 +1,14 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { spawn } from "node:child_process"
-import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as ObjectStore from "../../layers/checkpoint-store/object-store.ts"
 import { s3Storage } from "../../layers/storage/s3.ts"
 import { encodeLease } from "../../src/checkpoint/lease.ts"
+import { assertOneHolderAtATime, assertOneTakerWins, bytes, otherHostLease } from "./support/checkpoint-lease.ts"
 import { freshBucket, testS3Client, testS3Settings } from "./support/s3.ts"
 
 const plan = (batchId: number) => ({ batchId, topic: "t", ranges: [{ partition: 0, from: batchId * 10, until: batchId * 10 + 10 }], plannedAt: 1 })
-const bytes = (text: string) => new TextEncoder().encode(text)
 
 const checkpointStorage = (hint: string) =>
   Effect.gen(function*() {
@@ -42,26 +41,15 @@ describe("object-store CheckpointStore (S3)", () => {
     }))
 
   it.live("one holder at a time: a second acquire is refused naming the holder; release frees the lock", () =>
-    Effect.gen(function*() {
-      const storage = yield* checkpointStorage("ck-lock")
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* ObjectStore.make(storage).acquire
-        const error = yield* Effect.flip(Effect.scoped(ObjectStore.make(storage).acquire))
-        assert.strictEqual(error._tag, "StreamAlreadyRunningError")
-        expect(error.message).toContain(`process ${process.pid} on ${Os.hostname()}`)
-      }))
-      assert.isTrue(Option.isNone(yield* storage.read("lock")))
-      yield* Effect.scoped(ObjectStore.make(storage).acquire)
-    }))
+    Effect.flatMap(checkpointStorage("ck-lock"), assertOneHolderAtATime))
 
   it.live("a lease of another host is taken over once expired (conditionally), refused while it runs", () =>
     Effect.gen(function*() {
       const storage = yield* checkpointStorage("ck-stale")
-      const lease = (expiresAt: number) => bytes(encodeLease({ pid: 4242, host: "other-host", token: "old", acquiredAt: 0, renewedAt: 0, expiresAt }))
-      yield* storage.write("lock", lease(Date.now() + 30_000))
+      yield* storage.write("lock", otherHostLease(Date.now() + 30_000))
       const error = yield* Effect.flip(Effect.scoped(ObjectStore.make(storage).acquire))
       expect(error.message).toContain("process 4242 on other-host (lease expires in 30s")
-      yield* storage.write("lock", lease(Date.now() - 1))
+      yield* storage.write("lock", otherHostLease())
       yield* Effect.scoped(Effect.gen(function*() {
         yield* ObjectStore.make(storage).acquire
         assert.notStrictEqual(Option.getOrThrow(yield* lockOf(storage)).token, "old")
@@ -69,25 +57,7 @@ describe("object-store CheckpointStore (S3)", () => {
     }))
 
   it.live("of two processes taking over one stale lease at the same moment, exactly one wins (If-Match)", () =>
-    Effect.gen(function*() {
-      const storage = yield* checkpointStorage("ck-race")
-      yield* storage.write("lock", bytes(encodeLease({ pid: 4242, host: "other-host", token: "old", acquiredAt: 0, renewedAt: 0, expiresAt: Date.now() - 1 })))
-      // both takers read the stale lease before either replaces it
-      const bothRead = yield* Deferred.make<void>()
-      let reads = 0
-      const racing = {
-        ...storage,
-        versioned: {
-          ...storage.versioned,
-          readVersion: (path: string) =>
-            Effect.tap(storage.versioned.readVersion(path), () =>
-              ++reads === 2 ? Deferred.succeed(bothRead, undefined) : reads < 2 ? Deferred.await(bothRead) : Effect.void)
-        }
-      }
-      const taker = Effect.scoped(Effect.as(Effect.andThen(ObjectStore.make(racing).acquire, Effect.sleep("500 millis")), "won"))
-      const outcomes = yield* Effect.all([Effect.exit(taker), Effect.exit(taker)], { concurrency: 2 })
-      assert.strictEqual(outcomes.filter((exit) => exit._tag === "Success").length, 1, JSON.stringify(outcomes))
-    }))
+    Effect.flatMap(checkpointStorage("ck-race"), assertOneTakerWins))
 
   it.live("the holder renews its lease; a lost lease stops plan and commit", () =>
     Effect.gen(function*() {

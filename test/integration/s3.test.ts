@@ -5,26 +5,13 @@
  */
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import * as NodePath from "node:path"
 import { beforeAll } from "vitest"
 import { makeS3Client } from "../../layers/storage/s3.ts"
 import { testS3Settings } from "./support/s3.ts"
 import { servicesEnv } from "./support/services-env.ts"
-import { localEnvironment, produce, readTable, root, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
-
-const schema = {
-  type: "record",
-  name: "Order",
-  namespace: "it",
-  fields: [
-    { name: "id", type: "long" },
-    { name: "customer", type: "string" },
-    { name: "amount", type: { type: "bytes", logicalType: "decimal", precision: 12, scale: 2 } },
-    { name: "note", type: ["null", "string"], default: null }
-  ]
-}
+import { localEnvironment, readTable, runCli, tempDir, writeEnvironment } from "./support/run-cli.ts"
+import { appIdsOf, assertOrderRow, assertStreamedOnce, type ProducedRecord, refusedThenResumed, streamTwice } from "./support/streamed-table.ts"
 
 const endpoint = testS3Settings.endpoint!
 const accessKeyId = process.env["KAFKA_DELTA_TEST_S3_ACCESS_KEY_ID"] ?? "kd-test"
@@ -54,29 +41,8 @@ const s3Environment = (dir: string, bucket: string) =>
     storage: { s3: { accessKeyId: { secret: "s3-key" }, secretAccessKey: { secret: "s3-secret" }, endpoint, region: "us-east-1", forcePathStyle: true } }
   })
 
-const checkTable = (location: string, topic: string, produced: ReturnType<typeof produce>["records"], partitions: number) => {
-  const appIds = Array.from({ length: partitions }, (_, p) => `It_${topic}-p${p}`)
-  const table = readTable(location, appIds, deltaRsOptions)
-  assert.strictEqual(table.numRows, produced.length)
-  const rows = new Map(table.rows.map((row) => {
-    const kafka = row["_kafka"] as { partition: string; offset: string }
-    return [`${kafka.partition}:${kafka.offset}`, row] as const
-  }))
-  assert.strictEqual(rows.size, produced.length, "no (partition, offset) twice")
-  for (const record of produced) {
-    const row = rows.get(`${record.partition}:${record.offset}`)!
-    assert.isDefined(row, `partition ${record.partition} offset ${record.offset}`)
-    assert.strictEqual(row["id"], String(record.value["id"]))
-    assert.strictEqual(row["customer"], record.value["customer"])
-    assert.strictEqual(row["amount"], record.value["amount"])
-    assert.strictEqual(row["note"], record.value["note"])
-  }
-  for (let p = 0; p < partitions; p++) {
-    const last = Math.max(...produced.filter((r) => r.partition === p).map((r) => r.offset))
-    assert.strictEqual(table.txn[`It_${topic}-p${p}`], last + 1)
-  }
-  return table
-}
+const checkTable = (location: string, topic: string, produced: ReadonlyArray<ProducedRecord>, partitions: number) =>
+  assertStreamedOnce(readTable(location, appIdsOf(topic, partitions), deltaRsOptions), topic, produced, partitions, assertOrderRow)
 
 describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
   it("streams into an S3 table that delta-rs reads back, value for value; a second run appends only new records; secrets stay hidden", async () => {
@@ -84,20 +50,9 @@ describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
     const bucket = await newBucket("e2e")
     const topic = `s3e2e_${randomUUID().slice(0, 8)}`
     const environments = s3Environment(dir, bucket)
-    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic, "--trigger", "available-now"]
     const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
-
-    const first = produce({ topic, schema, count: 300, partitions: 3, dir })
-    const run1 = runCli(args, secrets)
-    assert.strictEqual(run1.status, 0, run1.stderr)
-    expect(run1.stderr).toContain("300 records")
-    checkTable(location, topic, first.records, 3)
-
-    const second = produce({ topic, schema, count: 50, start: 300, partitions: 3, dir })
-    const run2 = runCli(args, secrets)
-    assert.strictEqual(run2.status, 0, run2.stderr)
-    expect(run2.stderr).toContain("drained: 1 commits, 50 records")
-    checkTable(location, topic, [...first.records, ...second.records], 3)
+    const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
+    const { run1, run2 } = streamTwice({ dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) })
     expect(run1.stderr + run2.stderr).not.toContain(secretAccessKey)
 
     // vacuum on S3: an orphan data file (a batch that crashed before its commit) is found, the table's are not
@@ -132,25 +87,12 @@ describe("tables and checkpoints on S3 (local S3-compatible server)", () => {
     const bucket = await newBucket("two")
     const topic = `s3two_${randomUUID().slice(0, 8)}`
     const environments = s3Environment(dir, bucket)
-    const produced = produce({ topic, schema, count: 200, partitions: 2, dir })
     const args = ["run", "--environment", "It", "--environments-dir", environments, "--topic", topic]
-    const first = spawn(process.execPath, [NodePath.join(root, "src/cli/bin.ts"), ...args, "--trigger", "continuous"], {
-      cwd: root, env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...secrets }
-    })
-    let stderr = ""
-    first.stderr.on("data", (chunk) => (stderr += String(chunk)))
-    const deadline = Date.now() + 90_000
-    while (!/batch \d+ -> version/.test(stderr) && first.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    assert.isNull(first.exitCode, stderr)
-    const second = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.notStrictEqual(second.status, 0, second.stderr)
-    expect(second.stderr).toMatch(/stream already running: checkpoint s3a:\/\/.*\/checkpoints\/It_.* is held by process \d+/)
-    first.kill("SIGKILL")
-    await new Promise((resolve) => first.exitCode !== null || first.signalCode !== null ? resolve(undefined) : first.on("exit", resolve))
-    const more = produce({ topic, schema, count: 20, start: 200, partitions: 2, dir })
-    const restart = runCli([...args, "--trigger", "available-now"], secrets, 90_000)
-    assert.strictEqual(restart.status, 0, restart.stderr)
-    checkTable(`s3://${bucket}/lakehouse/it/raw/${topic}`, topic, [...produced.records, ...more.records], 2)
+    const location = `s3://${bucket}/lakehouse/it/raw/${topic}`
+    await refusedThenResumed(
+      { dir, topic, args, secrets, check: (produced, partitions) => checkTable(location, topic, produced, partitions) },
+      /stream already running: checkpoint s3a:\/\/.*\/checkpoints\/It_.* is held by process \d+/
+    )
   })
 })
 

@@ -9,6 +9,7 @@ import * as ConfigMemory from "../../layers/config/memory.ts"
 import * as DeltaMemory from "../../layers/delta-sink/memory.ts"
 import * as KafkaMemory from "../../layers/kafka/memory.ts"
 import * as RegistryMemory from "../../layers/schema-registry/memory.ts"
+import * as Testing from "../../layers/testing.ts"
 import { demoEvent, demoEventSchema, encodeDemoEvent } from "../../src/demo/events.ts"
 import { avroCodec } from "../../src/pipeline/avro-codec.ts"
 import { type RunOptions, runStream } from "../../src/pipeline/stream.ts"
@@ -16,34 +17,31 @@ import type { JobConfig, StreamOptions } from "../../src/services/Config.ts"
 import { DeltaSink, type DeltaStorageError } from "../../src/services/DeltaSink.ts"
 import { type ConsumeRequest, KafkaSource, type KafkaUnavailableError } from "../../src/services/KafkaSource.ts"
 
-/** A job on topic `orders` with small batches. */
-export const testJob = (stream: Partial<StreamOptions> = {}): JobConfig => ({
-  environment: "Test",
-  source: "test",
-  topic: "orders",
-  kafkaTopic: "test.orders",
-  streamId: "Test_orders",
-  table: { name: "test.raw.orders", location: "/mem/orders" },
-  deadLetterTable: { name: "test.raw.orders_dead_letter", location: "/mem/orders_dead_letter" },
-  partitionBy: [],
-  writer: {},
-  checkpointLocation: "/mem/checkpoints/Test_orders",
-  kafka: { bootstrapServers: "in-memory", securityProtocol: "PLAINTEXT", topicPrefix: "test.", groupIdPrefix: "t" },
-  schemaRegistry: { url: "in-memory" },
-  secrets: { scope: "test", provider: "env" },
-  stream: {
-    trigger: "available-now",
-    startingOffsets: "earliest",
-    failOnDataLoss: true,
-    maxBatchRecords: 250,
-    maxBatchBytes: 64 * 1024 * 1024,
-    maxBatchInterval: Duration.millis(50),
-    onBadRecord: "fail",
-    retry: { initialDelay: Duration.millis(5), maxDelay: Duration.millis(20), maxAttempts: 3 },
-    gracePeriod: Duration.seconds(1),
-    ...stream
+/**
+ * A job on topic `orders` with small batches: the exported `testJob` with a topic prefix (`test.orders` in Kafka)
+ * and the tables and checkpoint under `/mem`.
+ */
+export const testJob = (stream: Partial<StreamOptions> = {}): JobConfig => {
+  const job = Testing.testJob({
+    topic: "orders",
+    table: "/mem/orders",
+    stream: {
+      maxBatchRecords: 250,
+      maxBatchBytes: 64 * 1024 * 1024,
+      retry: { initialDelay: Duration.millis(5), maxDelay: Duration.millis(20), maxAttempts: 3 },
+      ...stream
+    }
+  })
+  return {
+    ...job,
+    source: "test",
+    kafkaTopic: "test.orders",
+    table: { ...job.table, name: "test.raw.orders" },
+    deadLetterTable: { ...job.deadLetterTable, name: "test.raw.orders_dead_letter" },
+    checkpointLocation: "/mem/checkpoints/Test_orders",
+    kafka: { ...job.kafka, topicPrefix: "test.", groupIdPrefix: "t" }
   }
-})
+}
 
 /** Everything a test run uses, kept across runs. */
 export class World {
