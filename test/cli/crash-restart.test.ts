@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import { exitAfterOutput } from "../support/python-exit.ts"
 
 const root = NodePath.resolve(import.meta.dirname, "../..")
 const bin = NodePath.join(root, "src/cli/bin.ts")
@@ -21,7 +22,7 @@ const readTable = (location: string): { rows: number; distinct: number } => {
     "t = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table()",
     "k = t.column('_kafka').to_pylist()",
     "print(json.dumps({'rows': t.num_rows, 'distinct': len({(r['partition'], r['offset']) for r in k})}))"
-  ].join("\n")
+  ].join("\n") + exitAfterOutput
   const result = spawnSync(python, ["-c", script, location], { encoding: "utf8", timeout: 120_000 })
   if (result.status !== 0) throw new Error(`delta-rs could not read ${location}: ${result.stderr}`)
   return JSON.parse(result.stdout) as { rows: number; distinct: number }

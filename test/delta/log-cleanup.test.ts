@@ -10,6 +10,7 @@ import { readSnapshot } from "../../src/delta/log.ts"
 import { makeMemoryFiles, memoryStorage } from "../../src/delta/storage.ts"
 import { appendBatch } from "../../src/delta/table.ts"
 import { python, readWithDeltaRs, tempDir } from "./support.ts"
+import { exitAfterOutput } from "../support/python-exit.ts"
 
 const schema = new Arrow.Schema([new Arrow.Field("id", new Arrow.Int64(), true)])
 
@@ -76,7 +77,7 @@ describe("expired-log cleanup, read back by delta-rs (filesystem)", () => {
           "from deltalake import DeltaTable",
           "dt = DeltaTable(sys.argv[1], version=int(sys.argv[2]))",
           "print(json.dumps({'version': dt.version(), 'rows': dt.to_pyarrow_table().num_rows}))"
-        ].join("\n"), location, String(version)], { encoding: "utf8" })
+        ].join("\n") + exitAfterOutput, location, String(version)], { encoding: "utf8" })
       const latest = readWithDeltaRs(location)
       assert.strictEqual(latest.version, 20)
       assert.strictEqual(latest.numRows, 21)

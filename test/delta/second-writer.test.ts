@@ -12,13 +12,14 @@ import * as FilesystemSink from "../../layers/delta-sink/filesystem.ts"
 import type { DeltaStorage } from "../../src/delta/storage.ts"
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { python, tempDir } from "./support.ts"
+import { exitAfterOutput } from "../support/python-exit.ts"
 
 const schema = new Arrow.Schema([new Arrow.Field("id", new Arrow.Int64(), true), new Arrow.Field("k", new Arrow.Utf8(), true)])
 const batch = (ids: ReadonlyArray<number>) => tableOf(schema, ids.map((id) => ({ id: BigInt(id), k: `k${id % 2}` })))
 
 /** Runs `code` with deltalake imported and `DeltaTable`, `write_deltalake`, `pa` and `path` bound. */
 const deltaRs = (location: string, code: string) =>
-  execFileSync(python(), ["-c", `import sys, pyarrow as pa\nfrom deltalake import DeltaTable, write_deltalake\npath = sys.argv[1]\n${code}`, location], {
+  execFileSync(python(), ["-c", `import sys, pyarrow as pa\nfrom deltalake import DeltaTable, write_deltalake\npath = sys.argv[1]\n${code}${exitAfterOutput}`, location], {
     encoding: "utf8"
   })
 

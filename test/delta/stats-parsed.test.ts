@@ -6,6 +6,7 @@ import { Effect, Option } from "effect"
 import * as FilesystemSink from "../../layers/delta-sink/filesystem.ts"
 import { tableOf } from "../../src/delta/arrow-values.ts"
 import { readSnapshot } from "../../src/delta/log.ts"
+import { exitAfterOutput } from "../support/python-exit.ts"
 import { python, tempDir } from "./support.ts"
 
 // delta-rs writes three commits and a checkpoint whose file stats are only in stats_parsed
@@ -51,7 +52,7 @@ describe("stats_parsed in log checkpoints", () => {
   it.live("stats that delta-rs kept only in stats_parsed survive into our checkpoint, written as the table asks", () =>
     Effect.gen(function*() {
       const location = path.join(tempDir(), "stats-parsed")
-      execFileSync(python(), ["-c", createWithDeltaRs, location], { encoding: "utf8" })
+      execFileSync(python(), ["-c", createWithDeltaRs + exitAfterOutput, location], { encoding: "utf8" })
       // replay from delta-rs's checkpoint alone recovers every file's stats JSON, exact longs included
       const before = Option.getOrThrow(yield* readSnapshot(FilesystemSink.localStorage(location)))
       assert.strictEqual(before.files.size, 6)
@@ -75,7 +76,7 @@ describe("stats_parsed in log checkpoints", () => {
         txns: [],
         operationParameters: {}
       })
-      const seen = JSON.parse(execFileSync(python(), ["-c", inspect, location], { encoding: "utf8" }))
+      const seen = JSON.parse(execFileSync(python(), ["-c", inspect + exitAfterOutput, location], { encoding: "utf8" }))
       assert.strictEqual(seen.checkpoint, "00000000000000000003.checkpoint.parquet")
       assert.strictEqual(seen.files, 7)
       assert.strictEqual(seen.statsJson, 0)

@@ -14,6 +14,7 @@ import { beforeAll } from "vitest"
 import { servicesEnv } from "./support/services-env.ts"
 import { produce, type ProducedSummary, python, readTable, root, runCli, tempDir } from "./support/run-cli.ts"
 import { assertStreamHealthy, awsVariables, checkExactlyOnce, deltaRsOptions, listKeys, runAsync, s3Secrets, startCli, storeFor } from "./support/stores.ts"
+import { exitAfterOutput } from "../support/python-exit.ts"
 
 const schema = {
   type: "record",
@@ -233,7 +234,7 @@ describe("optimize and vacuum on S3", () => {
       "from deltalake import DeltaTable",
       "dt = DeltaTable(sys.argv[1], storage_options=json.loads(os.environ['DELTA_STORAGE_OPTIONS']))",
       "dt.alter.set_table_properties({'delta.deletedFileRetentionDuration': 'interval 0 seconds'})"
-    ].join("\n"), location], { encoding: "utf8", env: { ...process.env, DELTA_STORAGE_OPTIONS: JSON.stringify(deltaRsOptions) } })
+    ].join("\n") + exitAfterOutput, location], { encoding: "utf8", env: { ...process.env, DELTA_STORAGE_OPTIONS: JSON.stringify(deltaRsOptions) } })
     assert.strictEqual(alter.status, 0, alter.stderr)
     const dataFiles = (await listKeys(bucket!, `lakehouse/it/raw/${topic}/`)).filter((key) => !key.includes("/_delta_log/"))
     assert.strictEqual(dataFiles.length, before.files)
