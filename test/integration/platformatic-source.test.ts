@@ -64,15 +64,17 @@ describe("@platformatic/kafka KafkaSource (integration, local broker)", () => {
     withSource(plaintext(), (source) =>
       Effect.gen(function*() {
         const topic = yield* makeTopic(2, 0)
+        // recent times: the broker's retention (checked every 5 s) deletes records stamped in 1970 under the test
+        const t0 = Date.now() - 60_000
         yield* Effect.promise(() =>
           broker.producer.send({
             topic,
-            messages: [1_000, 2_000, 3_000].map((timestamp, i) => ({ partition: 0, timestamp: String(timestamp), value: `t${i}` }))
+            messages: [t0, t0 + 1_000, t0 + 2_000].map((timestamp, i) => ({ partition: 0, timestamp: String(timestamp), value: `t${i}` }))
           })
         )
-        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 1_500), [{ partition: 0, offset: 1 }, { partition: 1, offset: 0 }])
-        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 500), [{ partition: 0, offset: 0 }, { partition: 1, offset: 0 }])
-        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, 9_000), [{ partition: 0, offset: 3 }, { partition: 1, offset: 0 }])
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, t0 + 500), [{ partition: 0, offset: 1 }, { partition: 1, offset: 0 }])
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, t0 - 500), [{ partition: 0, offset: 0 }, { partition: 1, offset: 0 }])
+        assert.deepStrictEqual(yield* source.offsetsForTimestamp(topic, t0 + 9_000), [{ partition: 0, offset: 3 }, { partition: 1, offset: 0 }])
       })))
 
   for (const mechanism of ["PLAIN", "SCRAM-SHA-512"] as const) {
