@@ -5,13 +5,9 @@
  */
 import { Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as NodePath from "node:path"
-import { defaultStorageSettings, openStorage, type StorageSettings } from "../../layers/storage/index.ts"
-import * as ConfigFile from "../../layers/config/environment-file.ts"
 import { optimize } from "../delta/optimize.ts"
 import { decodeAddPath } from "../delta/partition.ts"
-import { isLocalLocation, locationProblem } from "../config/location.ts"
-import { jobStorageSettings } from "./storage.ts"
+import { openTargetTable } from "./storage.ts"
 
 /** Which table, and how. */
 export interface OptimizeCommandOptions {
@@ -29,36 +25,7 @@ const print = (line: string) => Effect.sync(() => void process.stdout.write(`${l
 /** Plans (and unless dry-run commits) the compaction of the table; prints one line per output file and a total. */
 export const runOptimize = (options: OptimizeCommandOptions) =>
   Effect.scoped(Effect.gen(function*() {
-    let location = options.table
-    let name = location
-    // with --table, an object store is reached through its platform's variables (AWS default chain, AZURE_STORAGE_*)
-    let settings: StorageSettings = defaultStorageSettings
-    if (location !== undefined) {
-      const problem = locationProblem(location)
-      if (problem !== undefined) return yield* Effect.fail({ _tag: "UsageError", message: `--table ${location}: ${problem}` })
-    }
-    if (location === undefined) {
-      if (options.environment === undefined || options.topic === undefined) {
-        return yield* Effect.fail({ _tag: "UsageError", message: "optimize needs --table <path>, or --environment and --topic" })
-      }
-      const job = yield* ConfigFile.make({
-        environmentsDir: options.environmentsDir,
-        environment: options.environment,
-        topic: options.topic,
-        trigger: "available-now"
-      })
-      location = job.table.location
-      name = job.table.name
-      settings = yield* jobStorageSettings(job)
-    }
-    if (isLocalLocation(location)) location = NodePath.resolve(location)
-    const storage = yield* openStorage(location, name ?? location, settings)
-    if ((yield* storage.list("_delta_log")).length === 0) {
-      return yield* Effect.fail({
-        _tag: "UsageError",
-        message: `no Delta table at ${location} (no _delta_log); check --table or the environment's delta.warehouse`
-      })
-    }
+    const { location, storage } = yield* openTargetTable("optimize", options)
     const result = yield* optimize(storage, {
       dryRun: options.dryRun,
       ...(options.targetFileSize === undefined ? {} : { targetFileSize: options.targetFileSize })

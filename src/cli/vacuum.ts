@@ -5,14 +5,9 @@
  * period. Files of the current snapshot and of unexpired tombstones, log entries and log checkpoints, and other
  * hidden paths, are never touched.
  */
-import { Effect, Layer } from "effect"
-import * as NodePath from "node:path"
-import * as ConfigFile from "../../layers/config/environment-file.ts"
-import { defaultStorageSettings, openStorage, resolveStorageSettings, type StorageSettings } from "../../layers/storage/index.ts"
-import { isLocalLocation, locationProblem } from "../config/location.ts"
-import { Config } from "../services/Config.ts"
-import { secretsLayer } from "./live.ts"
+import { Effect } from "effect"
 import { isLeftoverTemp, vacuumDryRun } from "../delta/vacuum.ts"
+import { openTargetTable } from "./storage.ts"
 
 /** Which table, and what to do. */
 export interface VacuumOptions {
@@ -28,39 +23,7 @@ export interface VacuumOptions {
 /** Lists (and unless dry-run deletes) the table's unreferenced files; prints one line per file and a total. */
 export const vacuum = (options: VacuumOptions) =>
   Effect.scoped(Effect.gen(function*() {
-    let location = options.table
-    let name = location
-    // with --table, an object store is reached through the AWS default chain (AWS_ENDPOINT_URL_S3, AWS_REGION, ...)
-    let settings: StorageSettings = defaultStorageSettings
-    if (location !== undefined) {
-      const problem = locationProblem(location)
-      if (problem !== undefined) return yield* Effect.fail({ _tag: "UsageError", message: `--table ${location}: ${problem}` })
-    }
-    if (location === undefined) {
-      if (options.environment === undefined || options.topic === undefined) {
-        return yield* Effect.fail({ _tag: "UsageError", message: "vacuum needs --table <path>, or --environment and --topic" })
-      }
-      const job = yield* ConfigFile.make({
-        environmentsDir: options.environmentsDir,
-        environment: options.environment,
-        topic: options.topic,
-        trigger: "available-now"
-      })
-      location = job.table.location
-      name = job.table.name
-      settings = yield* resolveStorageSettings(job.storage, job.secrets.scope).pipe(
-        Effect.provide(Layer.provide(secretsLayer, Layer.succeed(Config, job)))
-      )
-    }
-    if (isLocalLocation(location)) location = NodePath.resolve(location)
-    const storage = yield* openStorage(location, name ?? location, settings)
-    const log = yield* storage.list("_delta_log")
-    if (log.length === 0) {
-      return yield* Effect.fail({
-        _tag: "UsageError",
-        message: `no Delta table at ${location} (no _delta_log); check --table or the environment's delta.warehouse`
-      })
-    }
+    const { location, storage } = yield* openTargetTable("vacuum", options)
     const cutoff = Date.now() - options.retentionHours * 3_600_000
     const orphans = yield* vacuumDryRun(storage, options.dryRun ? Date.now() : cutoff)
     let bytes = 0
