@@ -47,6 +47,9 @@ const runReporting = <E, R>(program: Effect.Effect<unknown, E, R>, isVerbose: bo
     Effect.provide(Logger.layer([logFormat === "json" ? jsonLogger : humanLogger]))
   )
 
+/** An http(s) URL with a host, e.g. an OTLP/HTTP collector's `http://localhost:4318`. */
+const HttpUrl = Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/[^\s/?#]+(\/\S*)?$/)))
+
 const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
 
 const run = Command.make(
@@ -66,6 +69,7 @@ const run = Command.make(
     ),
     otlpEndpoint: Flag.String("otlp-endpoint").pipe(
       Flag.withDescription("Export metrics and one trace per batch to this OTLP/HTTP collector, e.g. http://localhost:4318"),
+      Flag.withSchema(HttpUrl),
       Flag.optional
     ),
     logFormat: Flag.Literals("log-format", ["human", "json"]).pipe(

@@ -62,6 +62,13 @@ describe("kafka-delta command line", () => {
     assert.isAbove(verbose.stderr.trim().split("\n").length, 1)
   })
 
+  it("--otlp-endpoint that is not an http(s) URL exits 2 naming the value, before anything connects", () => {
+    const result = cli(["run", "--environment", "cli", "--topic", "orders", "--environments-dir", environmentsWith(() => {}), "--otlp-endpoint", "collector:4318"])
+    assert.strictEqual(result.status, 2, result.stderr)
+    expect(result.stdout + result.stderr).toContain(`Invalid value for flag --otlp-endpoint: "collector:4318"`)
+    expect(result.stdout + result.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+  })
+
   it("unknown keys in an environment file exit 2 naming the nearest valid key", () => {
     const cases: ReadonlyArray<readonly [(file: Record<string, any>) => void, string]> = [
       [(f) => (f["stream"]["maxBatchRecord"] = 10), "stream.maxBatchRecord: unknown key; did you mean stream.maxBatchRecords?"],
